@@ -1,0 +1,149 @@
+"""The engine's torch-free surface: requests, results, events and request validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidRequest
+from .presets import (
+    BASE_REPO,
+    DEFAULT_FRAMES,
+    DEFAULT_SEED,
+    DEFAULT_SIZE,
+    FRAMES_PER_CHUNK,
+    OFFICIAL_NEGATIVE_PROMPT,
+    OFFICIAL_POSITIVE_SUFFIX,
+    PRESETS,
+    SPATIAL_FACTOR,
+)
+
+PROTOCOL_VERSION = 1
+PROFILES = ("auto", "resident", "balanced", "low-vram", "low-ram")
+QUANTIZATIONS = ("none", "qint8", "qfloat8", "qint4")
+MAX_STEPS = 200
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything that decides a video. Unset sampling values come from the preset."""
+
+    prompt: str
+    model: str = BASE_REPO  # a hub repo id or a local folder in the hub layout
+    revision: str | None = None
+    negative_prompt: str | None = None  # None: the official negative prompt
+    positive_suffix: str | None = None  # None: the official suffix; "" turns it off
+    preset: str = "standard"
+    steps: int | None = None
+    cfg: float | None = None
+    shift: float | None = None
+    height: int = DEFAULT_SIZE[0]
+    width: int = DEFAULT_SIZE[1]
+    frames: int = DEFAULT_FRAMES
+    seed: int = DEFAULT_SEED
+    profile: str = "auto"
+    quantization: str | None = None  # None: the profile's choice
+    output: str | None = None  # mp4 path; None: the videos folder
+
+    # Resolved values: what actually runs.
+    @property
+    def effective_steps(self) -> int:
+        return self.steps if self.steps is not None else PRESETS[self.preset].steps
+
+    @property
+    def effective_cfg(self) -> float:
+        return self.cfg if self.cfg is not None else PRESETS[self.preset].cfg
+
+    @property
+    def effective_shift(self) -> float:
+        return self.shift if self.shift is not None else PRESETS[self.preset].shift
+
+    @property
+    def effective_negative(self) -> str:
+        return OFFICIAL_NEGATIVE_PROMPT if self.negative_prompt is None else self.negative_prompt
+
+    @property
+    def effective_suffix(self) -> str:
+        return OFFICIAL_POSITIVE_SUFFIX if self.positive_suffix is None else self.positive_suffix
+
+    @property
+    def full_prompt(self) -> str:
+        return self.prompt + self.effective_suffix
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidRequest(f"unknown request field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> GenerationRequest:
+        return dataclasses.replace(self, **changes)
+
+
+def validate(request: GenerationRequest) -> GenerationRequest:
+    """Raise InvalidRequest (one line, naming what is allowed) or return the request unchanged."""
+    r = request
+    if not isinstance(r.prompt, str) or not r.prompt.strip():
+        raise InvalidRequest("the prompt is empty; write what the video should show")
+    if r.preset not in PRESETS:
+        raise InvalidRequest(f"unknown preset {r.preset!r}; allowed: {', '.join(PRESETS)}")
+    for name, value in (("height", r.height), ("width", r.width)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0 or value % SPATIAL_FACTOR:
+            raise InvalidRequest(f"{name} {value} is not allowed; it must be a positive multiple of {SPATIAL_FACTOR} (e.g. 544, 768, 992)")
+    if not isinstance(r.frames, int) or isinstance(r.frames, bool) or r.frames <= 0 or r.frames % FRAMES_PER_CHUNK:
+        raise InvalidRequest(f"frames {r.frames} is not allowed; it must be a positive multiple of {FRAMES_PER_CHUNK} (17, 34, …, 204)")
+    steps = r.effective_steps
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise InvalidRequest(f"steps {steps} is not allowed; it must be a whole number from 1 to {MAX_STEPS}")
+    cfg = r.effective_cfg
+    if not isinstance(cfg, (int, float)) or isinstance(cfg, bool) or not cfg >= 1.0:
+        raise InvalidRequest(f"cfg {cfg} is not allowed; it must be a number ≥ 1")
+    shift = r.effective_shift
+    if not isinstance(shift, (int, float)) or isinstance(shift, bool) or not shift > 0:
+        raise InvalidRequest(f"shift {shift} is not allowed; it must be a number > 0")
+    if not isinstance(r.seed, int) or isinstance(r.seed, bool) or not 0 <= r.seed < 2**63:
+        raise InvalidRequest(f"seed {r.seed} is not allowed; it must be a whole number from 0 to 2^63-1")
+    if r.profile not in PROFILES:
+        raise InvalidRequest(f"unknown memory profile {r.profile!r}; allowed: {', '.join(PROFILES)}")
+    if r.quantization is not None and r.quantization not in QUANTIZATIONS:
+        raise InvalidRequest(f"unknown quantization {r.quantization!r}; allowed: {', '.join(QUANTIZATIONS)}")
+    if not isinstance(r.model, str) or not r.model.strip():
+        raise InvalidRequest("the model is empty; give a hub repo id (stepfun-ai/stepvideo-t2v) or a model folder")
+    return r
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    video_path: str
+    sidecar_path: str
+    seconds: float
+    seed: int
+    frames: int
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- Events (worker → UI). One JSON object per line; see design/ARCHITECTURE.md. ---------------
+
+EVENT_TYPES = (
+    "ready", "job_started", "stage", "step", "memory", "preview", "job_done", "job_failed", "log",
+    "download",
+)
+STAGES = ("load", "encode_text", "denoise", "decode", "write")
+
+
+def event(type_: str, **fields: Any) -> dict[str, Any]:
+    """Build a protocol event. Every event carries the protocol version and a wall-clock time."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}")
+    return {"v": PROTOCOL_VERSION, "type": type_, "time": round(time.time(), 3), **fields}
