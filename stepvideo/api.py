@@ -33,6 +33,7 @@ class GenerationRequest:
     prompt: str
     model: str = BASE_REPO  # a hub repo id or a local folder in the hub layout
     revision: str | None = None
+    transformer_model: str | None = None  # where the DiT comes from; None: the preset's repo (turbo) or `model`
     negative_prompt: str | None = None  # None: the official negative prompt
     positive_suffix: str | None = None  # None: the official suffix; "" turns it off
     preset: str = "standard"

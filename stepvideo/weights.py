@@ -49,6 +49,12 @@ def read_safetensors_header(path: Path) -> dict[str, dict]:
     return header
 
 
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The free-form string metadata stored in a safetensors header (empty when there is none)."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        return dict(f.metadata() or {})
+
+
 def shard_map(folder: Path, index_name: str) -> dict[str, Path]:
     """key → shard path, from a `*.safetensors.index.json`, checking every shard exists."""
     folder = Path(folder)

@@ -1,0 +1,92 @@
+"""Build each component on the meta device from its hub config and assign its published weights."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import layout
+from .errors import WeightsNotFound
+from .weights import load_sharded, load_single, load_torch_checkpoint, safetensors_metadata
+
+VAE_CONFIG_METADATA_KEY = "stepvideo_vae_config"
+
+log = logging.getLogger(__name__)
+
+
+def read_config(root: Path, relative: str) -> dict[str, Any]:
+    path = Path(root) / relative
+    if not path.is_file():
+        raise WeightsNotFound(f"missing model file: {path}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def require_files(root: Path, files: tuple[str, ...], what: str) -> None:
+    missing = layout.missing_files(root, files)
+    if missing:
+        raise WeightsNotFound(f"{what} at {root} is incomplete: missing {', '.join(missing[:3])}")
+
+
+def load_dit(root: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch.device = "cpu") -> torch.nn.Module:
+    from .models.dit import DiTConfig, StepVideoDiT
+
+    require_files(root, layout.TRANSFORMER_FILES, "the transformer")
+    config = DiTConfig.from_dict(read_config(root, layout.DIT_CONFIG))
+    with torch.device("meta"):
+        model = StepVideoDiT(config)
+    return load_sharded(model, Path(root) / "transformer", Path(layout.DIT_INDEX).name, dtype=dtype, device=device).eval()
+
+
+def load_step_llm(root: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch.device = "cpu") -> torch.nn.Module:
+    from .models.step_llm import StepLLM, StepLLMConfig
+
+    config = StepLLMConfig.from_dict(read_config(root, layout.LLM_CONFIG))
+    with torch.device("meta"):
+        model = StepLLM(config)
+    return load_sharded(model, Path(root) / "step_llm", Path(layout.LLM_INDEX).name, dtype=dtype, device=device).eval()
+
+
+def load_clip(root: Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """HunyuanCLIP runs in fp32 like the official caption server; its pooler is unused and not loaded."""
+    from .models.clip import CLIPConfig, HunyuanCLIP
+
+    config = CLIPConfig.from_dict(read_config(root, layout.CLIP_CONFIG))
+    with torch.device("meta"):
+        model = HunyuanCLIP(config)
+    ignore = ("pooler.*", "embeddings.position_ids")
+    return load_torch_checkpoint(model, Path(root) / layout.CLIP_WEIGHTS, dtype=dtype, device=device, ignore=ignore).eval()
+
+
+def load_vae(root: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch.device = "cpu") -> torch.nn.Module:
+    from .models.vae import VAEConfig, VideoVAE
+
+    require_files(root, layout.VAE_FILES, "the VAE")
+    config = VAEConfig()
+    # The published file carries no config (the official code hard-codes it); files we write for
+    # small test models record theirs in the safetensors metadata.
+    stored = safetensors_metadata(Path(root) / layout.VAE_WEIGHTS).get(VAE_CONFIG_METADATA_KEY)
+    if stored:
+        config = VAEConfig.from_dict(json.loads(stored))
+    with torch.device("meta"):
+        model = VideoVAE(config)
+    return load_single(model, Path(root) / layout.VAE_WEIGHTS, dtype=dtype, device=device).eval()
+
+
+@dataclass
+class Tokenizers:
+    llm: Any
+    clip: Any
+
+
+def load_tokenizers(root: Path) -> Tokenizers:
+    from .models.tokenizers import ClipTokenizer, StepLLMTokenizer
+
+    return Tokenizers(
+        llm=StepLLMTokenizer.from_file(Path(root) / layout.LLM_TOKENIZER),
+        clip=ClipTokenizer.from_vocab(Path(root) / layout.CLIP_VOCAB),
+    )
