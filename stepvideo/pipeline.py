@@ -24,6 +24,7 @@ from .denoise import DenoisePlan, RunControl, denoise
 from .errors import Cancelled
 from .memory.stats import memory_snapshot, reset_peak
 from .model_roots import ModelRoots, resolve_roots
+from .preflight import check_model_files
 from .presets import latent_shape
 from .preview import latent_to_rgb, write_png
 from .session import EngineSession
@@ -85,8 +86,9 @@ def generate(
     dtype = _dtype_for(device)
     cancelled = should_cancel or (lambda: False)
 
+    roots = resolve_roots(request)
+    check_model_files(roots)
     with run.stage("load", part="text encoders"):
-        roots = resolve_roots(request)
         tokenizers = loading.load_tokenizers(roots.base)
         llm = session.acquire(("step_llm", str(roots.base)), lambda: loading.load_step_llm(roots.base, dtype))
         clip = session.acquire(("clip", str(roots.base)), lambda: loading.load_clip(roots.base))

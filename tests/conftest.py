@@ -52,3 +52,23 @@ def sandbox(tmp_path, monkeypatch):
         (tmp_path / name).mkdir()
         monkeypatch.setenv(f"STEPVIDEO_{name.upper()}_DIR", str(tmp_path / name))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny random Step-Video-T2V repo in the hub layout, made once per test session (read-only!)."""
+    from stepvideo.testing import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-model") / "stepvideo-t2v")
+
+
+@pytest.fixture(scope="session")
+def tiny_turbo_model(tmp_path_factory):
+    """A tiny turbo repo: a transformer only, like stepfun-ai/stepvideo-t2v-turbo."""
+    from stepvideo.testing import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-turbo") / "stepvideo-t2v-turbo", turbo=True)
+
+
+# Small request sizes that keep the tiny model's pipeline at about a second on CPU.
+TINY_REQUEST = {"height": 64, "width": 96, "frames": 17, "steps": 2}

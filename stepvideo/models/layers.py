@@ -1,0 +1,144 @@
+"""Small building blocks shared by the DiT: RMSNorm, 3-D RoPE, timestep embedding, attention.
+
+The math lives in pure functions so tests can check each against its formula; modules only own
+parameters. Precision choices mirror the official Step-Video code so that bf16 results stay
+bit-close to it (see the notes on each function).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# --------------------------------------------------------------------------- RMSNorm
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float = 1e-6) -> torch.Tensor:
+    """RMSNorm over the last dim, normalised in fp32 and cast back *before* the weight multiply.
+
+    The order (fp32 normalise → cast → multiply by weight in the activation dtype) is what the
+    published weights were trained with; doing the weight multiply in fp32 changes bf16 results.
+    """
+    x32 = x.to(torch.promote_types(x.dtype, torch.float32))  # fp64 stays fp64 (tests)
+    normed = (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+    del x32
+    return normed if weight is None else normed * weight
+
+
+class RMSNorm(nn.Module):
+    """Learnable-scale RMSNorm (state-dict key `weight`)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rms_norm(x, self.weight, self.eps)
+
+
+# --------------------------------------------------------------------------- timestep embedding
+def timestep_sinusoid(
+    timesteps: torch.Tensor, channels: int = 256, max_period: float = 10000.0
+) -> torch.Tensor:
+    """Sinusoidal embedding, fp32, [cos | sin] order (flip_sin_to_cos=True, freq shift 0).
+
+    frequency_i = exp(-ln(max_period) · i / (channels/2)), i = 0 … channels/2 - 1.
+    """
+    if timesteps.ndim != 1:
+        raise ValueError(f"timesteps must be 1-D (batch,), got shape {tuple(timesteps.shape)}")
+    half = channels // 2
+    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+    angles = timesteps.float()[:, None] * torch.exp(exponent)[None, :]
+    emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+    if channels % 2:
+        emb = F.pad(emb, (0, 1))
+    return emb
+
+
+# --------------------------------------------------------------------------- 3-D RoPE
+def rope_split(head_dim: int) -> tuple[int, int, int]:
+    """Channel split of one head between the frame, row and column axes (64/32/32 for 128)."""
+    return head_dim // 2, head_dim // 4, head_dim // 4
+
+
+def rope_1d_table(
+    positions: int, dim: int, dtype: torch.dtype, device: torch.device | str | None = None, base: float = 1e4
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (positions, dim) for one RoPE sub-band, NeoX layout (angles duplicated).
+
+    Quirk kept on purpose: the fp32 angle table is cast to `dtype` (bf16 in production) BEFORE
+    cos/sin, exactly as the official code does; the published weights saw these rounded angles.
+    """
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, device=device).float() / dim))
+    pos = torch.arange(positions, device=device, dtype=torch.float32)
+    angles = torch.outer(pos, inv_freq).to(dtype)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rope_3d_tables(
+    frames: int,
+    rows: int,
+    cols: int,
+    head_dim: int,
+    dtype: torch.dtype,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token cos/sin tables (frames·rows·cols, head_dim) for frame-major token order.
+
+    Built once per forward and shared by all blocks (the official code recomputes per layer).
+    """
+    d_f, d_h, d_w = rope_split(head_dim)
+    length = max(frames, rows, cols)
+    tables = [rope_1d_table(length, d, dtype, device) for d in (d_f, d_h, d_w)]
+    f_idx = torch.arange(frames, device=device).repeat_interleave(rows * cols)
+    h_idx = torch.arange(rows, device=device).repeat_interleave(cols).repeat(frames)
+    w_idx = torch.arange(cols, device=device).repeat(frames * rows)
+    cos = torch.cat([t[0][idx] for t, idx in zip(tables, (f_idx, h_idx, w_idx))], dim=-1)
+    sin = torch.cat([t[1][idx] for t, idx in zip(tables, (f_idx, h_idx, w_idx))], dim=-1)
+    return cos, sin
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+def apply_rope_3d(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate x (B, L, heads, head_dim) with per-token tables (L, head_dim).
+
+    rotate_half acts on each sub-band (frame/row/col) separately, never across them.
+    """
+    split = rope_split(x.shape[-1])
+    rotated = torch.cat([_rotate_half(part) for part in torch.split(x, split, dim=-1)], dim=-1)
+    cos = cos[None, :, None, :]
+    sin = sin[None, :, None, :]
+    return x * cos + rotated * sin
+
+
+# --------------------------------------------------------------------------- attention
+def key_length_mask(kv_lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """Bool mask (B, 1, 1, max_len): key j of sample b is visible iff j < kv_lengths[b].
+
+    Broadcast over heads and queries by SDPA — never expanded to (B, heads, Lq, Lkv), which
+    at 75,888 queries would cost gigabytes.
+    """
+    keys = torch.arange(max_len, device=kv_lengths.device)
+    return (keys[None, :] < kv_lengths[:, None])[:, None, None, :]
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Multi-head attention of (B, L, heads, head_dim) tensors via SDPA → (B, Lq, heads·head_dim).
+
+    Softmax scale is the SDPA default 1/√head_dim.
+    """
+    batch, length = q.shape[:2]
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=key_mask
+    )
+    return out.transpose(1, 2).reshape(batch, length, -1)
