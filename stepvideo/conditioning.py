@@ -32,8 +32,8 @@ def encode_texts(texts: list[str], tokenizers, llm, clip, device, dtype: torch.d
     for label, batch, limit in (("Step-LLM", llm_batch, 320), ("CLIP", clip_batch, 77)):
         for i, cut in enumerate(batch.truncated):
             if cut:
-                which = "prompt" if i == 0 else "negative prompt"
-                notes.append(f"the {which} is longer than {label}'s {limit} tokens and was cut")
+                which = "prompt (with its suffix)" if i == 0 else "negative prompt"
+                notes.append(f"the {which} is longer than {label}'s {limit} tokens; {label} reads only the first {limit}")
     ids = torch.tensor(llm_batch.ids, dtype=torch.long, device=device)
     mask = torch.tensor(llm_batch.mask, dtype=torch.long, device=device)
     llm_hidden = llm(ids, mask).to(dtype)

@@ -12,7 +12,7 @@ import torch
 
 from . import layout
 from .errors import WeightsNotFound
-from .weights import load_sharded, load_single, load_torch_checkpoint, safetensors_metadata
+from .weights import load_sharded, load_single, safetensors_metadata
 
 VAE_CONFIG_METADATA_KEY = "stepvideo_vae_config"
 
@@ -53,13 +53,12 @@ def load_step_llm(root: Path, dtype: torch.dtype = torch.bfloat16, device: str |
 
 def load_clip(root: Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.nn.Module:
     """HunyuanCLIP runs in fp32 like the official caption server; its pooler is unused and not loaded."""
-    from .models.clip import CLIPConfig, HunyuanCLIP
+    from .models.clip import CLIPConfig, HunyuanCLIP, load_hunyuan_clip
 
     config = CLIPConfig.from_dict(read_config(root, layout.CLIP_CONFIG))
     with torch.device("meta"):
         model = HunyuanCLIP(config)
-    ignore = ("pooler.*", "embeddings.position_ids")
-    return load_torch_checkpoint(model, Path(root) / layout.CLIP_WEIGHTS, dtype=dtype, device=device, ignore=ignore).eval()
+    return load_hunyuan_clip(model, Path(root) / layout.CLIP_WEIGHTS, dtype=dtype, device=device).eval()
 
 
 def load_vae(root: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch.device = "cpu") -> torch.nn.Module:

@@ -171,8 +171,13 @@ def load_torch_checkpoint(
     dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
     ignore: tuple[str, ...] = (),
+    normalize_keys: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
 ) -> torch.nn.Module:
-    """Load a `pytorch_model.bin` with `weights_only=True` (never unpickles code) into a meta module."""
+    """Load a `pytorch_model.bin` with `weights_only=True` (never unpickles code) into a meta module.
+
+    `normalize_keys` maps the file's key layout onto the module's (e.g. dropping a `bert.` prefix)
+    before the strict key/shape check.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFound(f"missing weight file: {path}")
@@ -181,5 +186,7 @@ def load_torch_checkpoint(
     except Exception as exc:  # zip errors, truncated files, forbidden globals
         raise WeightsMismatch(f"{path} cannot be read safely ({type(exc).__name__}); re-download it") from None
     state = {k: v for k, v in state.items() if not _ignored(k, ignore)}
+    if normalize_keys is not None:
+        state = normalize_keys(state)
     compare_keys(expected_tensors(module), {k: tuple(v.shape) for k, v in state.items()}, str(path))
     return assign_tensors(module, state.items(), dtype=dtype, device=device)

@@ -1,0 +1,65 @@
+"""Seconds per pipeline stage for the tiny model on CPU, as JSON (issue: Engine).
+
+    python benchmarks/engine_cpu.py [--size 64x96] [--frames 34] [--steps 4] [--repeats 3]
+
+It runs in a temporary folder and touches none of the user's folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default="64x96")
+    parser.add_argument("--frames", type=int, default=34)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    height, width = (int(v) for v in args.size.lower().split("x"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["STEPVIDEO_VIDEOS_DIR"] = tmp
+        import torch
+
+        from stepvideo.api import GenerationRequest
+        from stepvideo.pipeline import generate
+        from stepvideo.session import EngineSession
+        from stepvideo.testing import make_tiny_model
+
+        began = time.perf_counter()
+        model = make_tiny_model(Path(tmp) / "tiny")
+        make_seconds = time.perf_counter() - began
+        runs = []
+        for i in range(args.repeats):
+            request = GenerationRequest(prompt="A red fox jumps over a snowy log at dawn", model=str(model),
+                                        height=height, width=width, frames=args.frames, steps=args.steps,
+                                        seed=i, output=str(Path(tmp) / f"{i}.mp4"))
+            result = generate(request, session=EngineSession(device="cpu", keep_loaded=False))
+            runs.append({"total": result.seconds, **result.stage_seconds})
+        stages = sorted({k for run in runs for k in run})
+        print(json.dumps({
+            "benchmark": "engine_cpu",
+            "model": "tiny random (stepvideo make-tiny-model)",
+            "request": {"height": height, "width": width, "frames": args.frames, "steps": args.steps},
+            "make_tiny_model_seconds": round(make_seconds, 3),
+            "median_seconds": {k: round(statistics.median(r[k] for r in runs), 4) for k in stages},
+            "runs": runs,
+            "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+                        "torch_threads": torch.get_num_threads()},
+        }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
