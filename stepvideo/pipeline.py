@@ -165,18 +165,17 @@ def _step_reporter(run: _Run, control: RunControl | None, total: int):
 
 
 @torch.inference_mode()
-def _decode(vae, latents: torch.Tensor, device, dtype, cancelled) -> Any:
-    """Decode 3-latent chunks one by one (cancel is checked between them), then blend the seams."""
-    from .models.vae import blend_chunk_boundaries
+def _decode(vae, latents: torch.Tensor, device, dtype, cancelled, tile_pixels: int | None = None) -> Any:
+    """Decode in independent 17-frame chunks (cancel is checked between them), tiled in space when the
+    memory profile asks for it, and return (frames, 3, H, W) floats in [-1, 1] on the CPU."""
+    from .memory.tiling import tiled_decode
 
-    chunks = []
-    for start in range(0, latents.shape[1], 3):
-        if cancelled():
-            raise Cancelled("cancelled while decoding")
-        chunk = latents[:, start:start + 3].to(device=device, dtype=dtype)
-        chunks.append(vae.decode_chunk(chunk).float().cpu())
-    frames = blend_chunk_boundaries(torch.cat(chunks, dim=1))
-    return frames[0].numpy()
+    latents = latents.to(device=device, dtype=dtype)
+    if tile_pixels:
+        video = tiled_decode(vae, latents, tile=max(1, tile_pixels // 16), should_cancel=cancelled)
+    else:
+        video = vae.decode(latents, should_cancel=cancelled)
+    return video[0].float().cpu().numpy()
 
 
 def _fingerprint(request: GenerationRequest, roots: ModelRoots) -> dict[str, Any]:
