@@ -67,7 +67,13 @@ def _dtype_for(device: torch.device) -> torch.dtype:
 def default_output_path(request: GenerationRequest) -> Path:
     slug = re.sub(r"[^\w]+", "-", request.prompt.strip(), flags=re.UNICODE).strip("-")[:40] or "video"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return paths.videos_dir() / f"{stamp}-{slug}-s{request.seed}.mp4"
+    folder = paths.videos_dir()
+    candidate = folder / f"{stamp}-{slug}-s{request.seed}.mp4"
+    n = 2
+    while candidate.exists():  # two jobs with the same prompt and seed in the same second
+        candidate = folder / f"{stamp}-{slug}-s{request.seed}-{n}.mp4"
+        n += 1
+    return candidate
 
 
 def generate(

@@ -15,8 +15,8 @@ def memory_snapshot() -> dict[str, int]:
     torch is consulted only if this process already imported it, so the UI can call this too.
     """
     figures = {"vram_allocated": 0, "vram_reserved": 0, "vram_peak": 0, "vram_total": 0}
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+    if _cuda_in_use():
+        torch = sys.modules["torch"]
         figures.update(
             vram_allocated=int(torch.cuda.memory_allocated()),
             vram_reserved=int(torch.cuda.memory_reserved()),
@@ -30,6 +30,15 @@ def memory_snapshot() -> dict[str, int]:
 
 
 def reset_peak() -> None:
+    if _cuda_in_use():
+        sys.modules["torch"].cuda.reset_peak_memory_stats()
+
+
+def _cuda_in_use() -> bool:
+    """True once this process has a CUDA context. False while torch is still being imported (by
+    another thread: the worker's memory reporter starts before the engine finishes importing)."""
     torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.reset_peak_memory_stats()
+    try:
+        return torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
+    except AttributeError:  # a partly imported torch
+        return False
