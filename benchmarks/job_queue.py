@@ -1,6 +1,6 @@
 """Queue and checkpoint speed; prints one JSON object.
 
-    python benchmarks/queue.py [--dir DIR] [--jobs 1000]
+    python benchmarks/job_queue.py  (not queue.py: that name would shadow the standard library for every script here) [--dir DIR] [--jobs 1000]
 
 Targets: listing 1,000 jobs < 100 ms, adding a job < 20 ms (each add is an fsynced transaction).
 Checkpoint: write/read time and size at the real latent size of a 544x992, 204-frame video
@@ -20,10 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# This file is named like the standard library's `queue` (torch imports that): drop our own folder from
-# the import path so `import queue` finds the real one, and add the repository root instead.
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from stepvideo.api import GenerationRequest  # noqa: E402
