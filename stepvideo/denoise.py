@@ -37,13 +37,14 @@ class DenoisePlan:
     seed: int
     latent_shape: tuple[int, ...]  # (1, F, C, h, w)
     dtype: torch.dtype
+    cfg_batch: bool = True  # cond and uncond in one forward (False: one after the other, half the activations)
     fingerprint: dict[str, Any] = field(default_factory=dict)  # what a checkpoint must match
 
 
 def _start_state(plan: DenoisePlan, control: RunControl | None) -> tuple[int, torch.Tensor, torch.Tensor]:
     """(first step, latents, rng state): from a matching checkpoint, else seeded noise."""
-    generator = torch.Generator(device="cpu").manual_seed(plan.seed)
-    noise = torch.randn(plan.latent_shape, generator=generator, dtype=torch.float32)
+    generator = scheduler.seeded_generator(plan.seed)
+    noise = scheduler.initial_noise(plan.latent_shape, generator)
     rng_state = generator.get_state()
     if control is not None and control.checkpoints is not None:
         saved = control.checkpoints.load()
@@ -54,6 +55,21 @@ def _start_state(plan: DenoisePlan, control: RunControl | None) -> tuple[int, to
             log.warning("ignoring a checkpoint made for different settings")
     # The official pipeline starts from bf16 noise; keep that rounding.
     return 0, noise.to(plan.dtype), rng_state
+
+
+@torch.inference_mode()
+def _velocity(dit, x, sigma, llm_hidden, llm_mask, clip_hidden, plan: DenoisePlan, use_cfg: bool, device):
+    """The guided velocity at one step. With CFG the rows are [cond, uncond], either as one batch of
+    two or as two batches of one; the math is the same, the second needs half the activations."""
+    if not use_cfg:
+        t = scheduler.model_timestep(sigma, 1, plan.dtype).to(device)
+        return dit(x, t, llm_hidden, llm_mask, clip_hidden)
+    if plan.cfg_batch:
+        t = scheduler.model_timestep(sigma, 2, plan.dtype).to(device)
+        return scheduler.cfg_combine(dit(torch.cat([x, x]), t, llm_hidden, llm_mask, clip_hidden), plan.cfg)
+    t = scheduler.model_timestep(sigma, 1, plan.dtype).to(device)
+    rows = [dit(x, t, llm_hidden[r:r + 1], llm_mask[r:r + 1], clip_hidden[r:r + 1]) for r in (0, 1)]
+    return scheduler.cfg_combine(torch.cat(rows), plan.cfg)
 
 
 def denoise(
@@ -91,14 +107,8 @@ def denoise(
             save(i)
             raise Paused(f"paused at step {i}/{plan.steps}; it resumes from there")
         began = time.monotonic()
-        model_in = latents.to(plan.dtype)
-        if use_cfg:
-            model_in = torch.cat([model_in, model_in])
-        t = scheduler.model_timestep(sigmas[i], model_in.shape[0], plan.dtype).to(device)
-        with torch.inference_mode():
-            velocity = dit(model_in, t, llm_hidden, llm_mask, clip_hidden)
-        if use_cfg:
-            velocity = scheduler.cfg_combine(velocity, plan.cfg)
+        velocity = _velocity(dit, latents.to(plan.dtype), sigmas[i], llm_hidden, llm_mask, clip_hidden,
+                             plan, use_cfg, device)
         sigma, sigma_next = sigmas[i].to(device), sigmas[i + 1].to(device)
         previous = latents
         latents = scheduler.euler_step(latents, velocity, sigma, sigma_next)

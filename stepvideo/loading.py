@@ -12,7 +12,7 @@ import torch
 
 from . import layout
 from .errors import WeightsNotFound
-from .weights import load_sharded, load_single, safetensors_metadata
+from .weights import load_single, safetensors_metadata
 
 VAE_CONFIG_METADATA_KEY = "stepvideo_vae_config"
 
@@ -32,23 +32,36 @@ def require_files(root: Path, files: tuple[str, ...], what: str) -> None:
         raise WeightsNotFound(f"{what} at {root} is incomplete: missing {', '.join(missing[:3])}")
 
 
-def load_dit(root: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch.device = "cpu") -> torch.nn.Module:
+def dit_on_meta(root: Path) -> torch.nn.Module:
     from .models.dit import DiTConfig, StepVideoDiT
 
-    require_files(root, layout.TRANSFORMER_FILES, "the transformer")
     config = DiTConfig.from_dict(read_config(root, layout.DIT_CONFIG))
     with torch.device("meta"):
-        model = StepVideoDiT(config)
-    return load_sharded(model, Path(root) / "transformer", Path(layout.DIT_INDEX).name, dtype=dtype, device=device).eval()
+        return StepVideoDiT(config).eval()
 
 
-def load_step_llm(root: Path, dtype: torch.dtype = torch.bfloat16, device: str | torch.device = "cpu") -> torch.nn.Module:
+def step_llm_on_meta(root: Path) -> torch.nn.Module:
     from .models.step_llm import StepLLM, StepLLMConfig
 
     config = StepLLMConfig.from_dict(read_config(root, layout.LLM_CONFIG))
     with torch.device("meta"):
-        model = StepLLM(config)
-    return load_sharded(model, Path(root) / "step_llm", Path(layout.LLM_INDEX).name, dtype=dtype, device=device).eval()
+        return StepLLM(config).eval()
+
+
+def dit_spec(root: Path):
+    """Where the DiT's shards are and which of its Linears may be quantized."""
+    from .memory.placement import ComponentSpec
+    from .memory.quantize import DIT_POLICY
+
+    return ComponentSpec("dit", "transformer_blocks", DIT_POLICY, Path(root) / "transformer", Path(layout.DIT_INDEX).name)
+
+
+def step_llm_spec(root: Path):
+    from .memory.placement import ComponentSpec
+    from .memory.quantize import STEP_LLM_POLICY
+
+    return ComponentSpec("step_llm", "transformer.layers", STEP_LLM_POLICY, Path(root) / "step_llm",
+                         Path(layout.LLM_INDEX).name)
 
 
 def load_clip(root: Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.nn.Module:

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from .api import GenerationRequest
-from .presets import BASE_REPO, PRESETS, TURBO_REPO
+from .errors import InvalidRequest, WeightsNotFound
+from .presets import BASE_REPO, PRESETS
 
 
 @dataclass(frozen=True)
 class ModelRoots:
-    base: Path
+    base: Path  # text encoders, tokenizers, VAE
     transformer: Path
     base_id: str
     transformer_id: str
@@ -32,23 +33,24 @@ def commit_of(root: Path) -> str | None:
     return root.name if root.parent.name == "snapshots" else None
 
 
-def locate(model: str, revision: str | None) -> Path:
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    from .hub import resolve_model_dir
-
-    return resolve_model_dir(model, revision)
-
-
 def resolve_roots(request: GenerationRequest) -> ModelRoots:
-    base_id = request.model
-    transformer_id = request.transformer_model
-    if base_id == TURBO_REPO:  # the turbo repo has no encoders or VAE of its own
-        base_id, transformer_id = BASE_REPO, transformer_id or TURBO_REPO
-    if transformer_id is None:
-        preset_repo = PRESETS[request.preset].transformer_repo
-        transformer_id = base_id if preset_repo == BASE_REPO else preset_repo
-    base = locate(base_id, request.revision)
-    transformer = base if transformer_id == base_id else locate(transformer_id, None)
-    return ModelRoots(base, transformer, base_id, transformer_id, request.revision)
+    """Never touches the network: everything must already be on disk (WeightsNotFound says what to run)."""
+    from .hub import resolve_model_dir, resolve_model_roots
+
+    if request.revision and Path(request.model).expanduser().is_dir():
+        raise InvalidRequest(f"--revision applies to hub repo ids; {request.model} is a local folder")
+    folders = resolve_model_roots(request.model, request.revision)
+    transformer, transformer_id = folders.transformer, request.model
+    turbo_repo = PRESETS[request.preset].transformer_repo
+    if request.transformer_model:
+        transformer_id = request.transformer_model
+        transformer = resolve_model_dir(request.transformer_model)
+    elif turbo_repo != BASE_REPO and folders.transformer == folders.components:
+        # The preset wants the distilled transformer, and the model given is a full (base) model.
+        transformer_id = turbo_repo
+        try:
+            transformer = resolve_model_dir(turbo_repo)
+        except WeightsNotFound as exc:
+            raise WeightsNotFound(f"--preset {request.preset} needs its own transformer: {exc}; "
+                                  "or pass --transformer-model FOLDER") from None
+    return ModelRoots(folders.components, transformer, request.model, transformer_id, request.revision)

@@ -3,19 +3,19 @@ not after twenty minutes of denoising."""
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 from . import layout
-from .errors import WeightsNotFound
+from .errors import InvalidRequest
+from .loading import require_files
 from .model_roots import ModelRoots
-from .weights import read_safetensors_header
+from .weights import read_safetensors_header, shard_map
 
 
 def _shards(root: Path, index: str) -> list[Path]:
     index_path = root / index
-    weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
-    return [index_path.parent / name for name in sorted(set(weight_map.values()))]
+    return sorted(set(shard_map(index_path.parent, index_path.name).values()))
 
 
 def check_model_files(roots: ModelRoots) -> None:
@@ -24,12 +24,19 @@ def check_model_files(roots: ModelRoots) -> None:
         (roots.transformer, layout.TRANSFORMER_FILES, "the transformer"),
         (roots.base, layout.ENCODER_FILES + layout.VAE_FILES, "the text encoders and VAE"),
     ):
-        missing = layout.missing_files(root, files)
-        if missing:
-            raise WeightsNotFound(f"{what} at {root} is incomplete: missing {', '.join(missing[:3])}")
+        require_files(root, files, what)
     files = _shards(roots.transformer, layout.DIT_INDEX) + _shards(roots.base, layout.LLM_INDEX)
     files.append(roots.base / layout.VAE_WEIGHTS)
     for path in files:
-        if not path.is_file():
-            raise WeightsNotFound(f"missing weight shard: {path}")
         read_safetensors_header(path)  # raises WeightsMismatch when truncated
+
+
+def check_output_folder(video: Path) -> None:
+    """The video's folder must exist (or be creatable) and be writable before any work starts."""
+    folder = Path(video).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidRequest(f"cannot create the output folder {folder} ({exc.strerror}); choose another --output") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidRequest(f"the output folder {folder} is not writable; choose another --output")

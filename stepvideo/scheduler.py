@@ -44,10 +44,12 @@ def predicted_clean(latents: torch.Tensor, velocity: torch.Tensor, sigma: torch.
     return latents.float() + (1.0 - sigma.float()) * velocity.float()
 
 
-def initial_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """Seeded Gaussian noise drawn on the CPU in fp32, so a seed gives the same video on any device.
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU generator, so a seed gives the same noise on any device. (The official code draws its
+    noise from an unseeded generator: its --seed never reaches the noise. Ours does.)"""
+    return torch.Generator(device="cpu").manual_seed(seed)
 
-    The official code draws from an unseeded generator (its --seed never reaches the noise); ours does.
-    """
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+
+def initial_noise(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise in fp32 from `generator` (its state afterwards is what a checkpoint keeps)."""
     return torch.randn(shape, generator=generator, dtype=torch.float32)

@@ -91,7 +91,8 @@ def compare_keys(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[in
     raise WeightsMismatch(f"{where} does not match the model: " + "; ".join(parts))
 
 
-def _header_shapes(files: Iterable[Path], ignore: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+def file_tensor_shapes(files: Iterable[Path], ignore: tuple[str, ...] = ()) -> dict[str, tuple[int, ...]]:
+    """key → shape over safetensors files, from their headers only (no tensor data is read)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for path in files:
         for key, info in read_safetensors_header(path).items():
@@ -119,8 +120,12 @@ def assign_tensors(
     dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
     transform: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+    require_complete: bool = True,
 ) -> torch.nn.Module:
-    """Put each tensor into the (meta) module in place of its parameter or buffer."""
+    """Put each tensor into the (meta) module in place of its parameter or buffer.
+
+    `require_complete=False` allows parts to stay on meta (blocks that a streamer will bring in).
+    """
     for key, tensor in tensors:
         if transform is not None:
             tensor = transform(key, tensor)
@@ -133,7 +138,7 @@ def assign_tensors(
             owner._parameters[leaf] = torch.nn.Parameter(tensor, requires_grad=False)
         else:
             owner._buffers[leaf] = tensor
-    still_meta = [n for n, t in module.state_dict().items() if t.is_meta]
+    still_meta = [n for n, t in module.state_dict().items() if t.is_meta] if require_complete else []
     if still_meta:
         raise WeightsMismatch(f"weights left unloaded: {', '.join(still_meta[:3])}")
     return module
@@ -149,7 +154,7 @@ def load_sharded(
     """Load a sharded safetensors model (index + shards) into a module built on meta."""
     keys = shard_map(folder, index_name)
     files = sorted(set(keys.values()))
-    compare_keys(expected_tensors(module), _header_shapes(files, ()), str(folder))
+    compare_keys(expected_tensors(module), file_tensor_shapes(files, ()), str(folder))
     return assign_tensors(module, iter_safetensors(files), dtype=dtype, device=device)
 
 
@@ -161,7 +166,7 @@ def load_single(
     ignore: tuple[str, ...] = (),
 ) -> torch.nn.Module:
     """Load one safetensors file into a module built on meta."""
-    compare_keys(expected_tensors(module), _header_shapes([Path(path)], ignore), str(path))
+    compare_keys(expected_tensors(module), file_tensor_shapes([Path(path)], ignore), str(path))
     return assign_tensors(module, iter_safetensors([Path(path)], ignore), dtype=dtype, device=device)
 
 

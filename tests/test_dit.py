@@ -438,3 +438,61 @@ def test_tiny_weights_round_trip_through_safetensors_onto_meta(tmp_path):
     inputs = tiny_inputs(torch.float32)
     with torch.no_grad():
         assert torch.equal(loaded(*inputs), model(*inputs))
+
+
+# =========================================================================== caption key length (bf16 quirk)
+@pytest.mark.parametrize(
+    "dtype, valid, want",
+    [
+        (torch.bfloat16, 277, 276),  # 8 significant bits: 277 is a tie, rounded to even
+        (torch.bfloat16, 279, 280),
+        (torch.bfloat16, 256, 256),  # exact up to 256
+        (torch.bfloat16, 255, 255),
+        (torch.float32, 277, 277),
+        (torch.float32, 279, 279),
+        (torch.float64, 397, 397),
+    ],
+)
+def test_caption_kv_lengths_are_counted_in_the_compute_dtype(dtype, valid, want):
+    from stepvideo.models.layers import caption_kv_lengths
+
+    mask = torch.zeros(1, 77 + 320, dtype=torch.long)
+    mask[0, :valid] = 1
+    assert caption_kv_lengths(mask, dtype).tolist() == [want]
+    assert caption_kv_lengths(mask, dtype).dtype == torch.int64
+
+
+def test_caption_kv_length_rounded_past_the_keys_is_capped():
+    from stepvideo.models.layers import caption_kv_lengths
+
+    # 279 of 279 valid rounds to 280 in bf16, one more key than exists.
+    assert caption_kv_lengths(torch.ones(2, 279), torch.bfloat16).tolist() == [279, 279]
+
+
+@pytest.mark.parametrize("dtype, want", [(torch.bfloat16, [276, 264]), (torch.float32, [277, 263])])
+def test_dit_cross_attention_sees_the_dtype_rounded_key_count(dtype, want):
+    # 77 CLIP + 200 / 186 LLM tokens; bf16 rounds ties to even: 277 → 276 (the last LLM token is
+    # dropped) and 263 → 264 (one padding token is read).
+    model = tiny_model(dtype)
+    latents, t, _, _, clip = tiny_inputs(dtype, frames=1, rows=1, cols=2)
+    llm = torch.randn(2, 220, 64, generator=torch.Generator().manual_seed(3)).to(dtype)
+    llm_mask = torch.zeros(2, 220, dtype=torch.long)
+    llm_mask[0, :200] = 1
+    llm_mask[1, :186] = 1
+    seen = []
+    hook = model.transformer_blocks[0].attn2.register_forward_pre_hook(
+        lambda module, args: seen.append((args[1].shape[1], args[2][:, 0, 0].sum(-1).tolist()))
+    )
+    with torch.no_grad():
+        model(latents, t, llm, llm_mask, clip)
+    hook.remove()
+    assert seen == [(want[0], want)]  # context cut to the longest count, mask of each sample's count
+
+
+def test_attention_parameters_keep_the_published_order():
+    # Tiny test models draw random weights in state-dict order; the shared attention base keeps it.
+    with torch.device("meta"):
+        assert list(SelfAttention(256, 128).state_dict()) == ["wqkv.weight", "wo.weight", "q_norm.weight", "k_norm.weight"]
+        assert list(CrossAttention(256, 128).state_dict()) == [
+            "wq.weight", "wkv.weight", "wo.weight", "q_norm.weight", "k_norm.weight"
+        ]

@@ -145,3 +145,22 @@ def test_shape_mismatch_names_the_first_differing_keys(tiny_model, tmp_path):
     config_path.write_text(json.dumps(config))
     line = _one_error_line(stepvideo("generate", "--model", str(model), "--prompt", "x", *SMALL))
     assert "does not match" in line and "transformer_blocks.2." in line
+
+
+def test_unwritable_output_fails_before_any_work(tiny_model):
+    line = _one_error_line(stepvideo("generate", "--model", str(tiny_model), "--prompt", "x", *SMALL,
+                                     "--output", "/proc/nope/x.mp4"))
+    assert "output folder" in line
+
+
+def test_an_existing_video_is_never_overwritten(tiny_model, sandbox):
+    target = sandbox / "keep.mp4"
+    target.write_bytes(b"the user's own video")
+    proc = stepvideo("generate", "--model", str(tiny_model), "--prompt", "x", *SMALL, "--output", str(target), check=True)
+    assert proc.stdout.strip() == str(sandbox / "keep-2.mp4")
+    assert target.read_bytes() == b"the user's own video"
+
+
+def test_revision_with_a_local_folder_is_refused(tiny_model):
+    line = _one_error_line(stepvideo("generate", "--model", str(tiny_model), "--revision", "main", "--prompt", "x", *SMALL))
+    assert "--revision" in line and "local folder" in line

@@ -113,7 +113,10 @@ def test_plan_request_uses_cfg_and_profile():
     p = planner.plan_request(req, gpu_bytes=80 * GB, ram_bytes=64 * GB)
     assert p.profile == "low-ram" and p.fits
     p2 = planner.plan_request(req.replace(cfg=None), gpu_bytes=80 * GB, ram_bytes=64 * GB)
-    assert p2.predictions["low-ram"].stage_vram["denoise"] > p.predictions["low-ram"].stage_vram["denoise"]
+    # Batched CFG (balanced) doubles the denoise activations; low-ram runs the two rows one after the
+    # other, so guidance costs it no extra VRAM.
+    assert p2.predictions["balanced"].stage_vram["denoise"] > p.predictions["balanced"].stage_vram["denoise"]
+    assert p2.predictions["low-ram"].stage_vram["denoise"] == p.predictions["low-ram"].stage_vram["denoise"]
 
 
 def test_bad_inputs_are_one_line_errors():

@@ -58,7 +58,7 @@ def test_euler_step_and_cfg():
 
 
 def test_noise_depends_on_seed_only():
-    a = scheduler.initial_noise((2, 3, 4), 1)
-    b = scheduler.initial_noise((2, 3, 4), 1)
-    c = scheduler.initial_noise((2, 3, 4), 2)
+    a = scheduler.initial_noise((2, 3, 4), scheduler.seeded_generator(1))
+    b = scheduler.initial_noise((2, 3, 4), scheduler.seeded_generator(1))
+    c = scheduler.initial_noise((2, 3, 4), scheduler.seeded_generator(2))
     assert torch.equal(a, b) and not torch.equal(a, c)

@@ -244,3 +244,22 @@ def test_ffn_width_is_rounded_up_to_256_like_the_official_feedforward():
         model = StepLLM(config)
     assert tuple(model.transformer.layers[0].feed_forward.w1.weight.shape) == (512, 48)
     assert tuple(model.transformer.layers[0].feed_forward.w2.weight.shape) == (48, 256)
+
+
+def test_block_norms_are_the_shared_rmsnorm_with_official_precision_order():
+    from stepvideo.models.layers import RMSNorm
+
+    model = tiny_model()
+    block = model.transformer.layers[0]
+    assert type(block.attention_norm) is RMSNorm and type(block.ffn_norm) is RMSNorm
+    assert block.attention_norm.eps == TINY["layernorm_epsilon"]
+    assert {k for k in block.state_dict() if "norm" in k} == {"attention_norm.weight", "ffn_norm.weight"}
+    # Official order: normalise in fp32, cast to bf16, THEN multiply by the bf16 weight.
+    norm = block.attention_norm.to(torch.bfloat16)
+    x = torch.randn(4, 48, generator=torch.Generator().manual_seed(6)).to(torch.bfloat16)
+    xf = x.float()
+    normed = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + norm.eps)).to(torch.bfloat16)
+    with torch.no_grad():
+        assert torch.equal(norm(x), normed * norm.weight)
+        weight_in_fp32 = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + norm.eps) * norm.weight.float())
+        assert not torch.equal(norm(x), weight_in_fp32.to(torch.bfloat16))  # the order is observable

@@ -234,7 +234,7 @@ def _predict(
     gpu_bytes: int, ram_bytes: int,
 ) -> Prediction:
     tokens = video_tokens(height, width, frames)
-    act = dit_activation_bytes(tokens, batch, profile.ff_chunk_tokens)
+    act = dit_activation_bytes(tokens, batch if profile.cfg_batch else 1, profile.ff_chunk_tokens)
     block = dit_block_bytes(quantization)
     nonblock = dit_nonblock_bytes()
     decode_act = vae_decode_activation_bytes(height, width, profile.vae_tile)

@@ -12,7 +12,7 @@ Inference only: dropout is never applied.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +21,9 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..weights import load_torch_checkpoint
+from .config_keys import config_values, require_number, require_positive_ints
+
+_LABEL = "hunyuan_clip"
 
 # Keys of the published config that do not change the encoder's math; accepted with their types.
 _INERT_KEYS = {
@@ -44,13 +47,6 @@ _INERT_KEYS = {
     "pooler_size_per_head": int,
     "pooler_type": str,
 }
-
-def _type_ok(value: object, types: type | tuple[type, ...]) -> bool:
-    # bool is an int subclass; only accept it where bool is the declared type.
-    if isinstance(value, bool):
-        return types is bool
-    return isinstance(value, types)
-
 
 # Keys of a BertModel checkpoint we do not use (for weights.load_torch_checkpoint's `ignore`).
 CHECKPOINT_IGNORE = ("pooler.*", "embeddings.position_ids")
@@ -77,26 +73,13 @@ class CLIPConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CLIPConfig:
-        known = {f.name for f in fields(cls)}
-        values = {}
-        for key, value in d.items():
-            if key in _INERT_KEYS:
-                if not _type_ok(value, _INERT_KEYS[key]):
-                    raise ConfigError(f"hunyuan_clip config: {key}={value!r} has the wrong type")
-                continue
-            if key not in known:
-                raise ConfigError(f"hunyuan_clip config: unknown key {key!r}; only BertModel configs are supported")
-            values[key] = tuple(value) if key == "architectures" and isinstance(value, list) else value
-        config = cls(**values)
+        config = cls(**config_values(_LABEL, d, cls, _INERT_KEYS))
         config.validate()
         return config
 
     def validate(self) -> None:
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"hunyuan_clip config: {name} must be a positive integer, got {value!r}")
+        require_positive_ints(_LABEL, self, ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                             "intermediate_size", "max_position_embeddings", "type_vocab_size"))
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError("hunyuan_clip config: hidden_size must be a multiple of num_attention_heads")
         if self.hidden_act != "gelu":
@@ -105,8 +88,7 @@ class CLIPConfig:
             raise ConfigError("hunyuan_clip config: position_embedding_type must be 'absolute'")
         if self.model_type != "bert" or self.architectures != ("BertModel",):
             raise ConfigError("hunyuan_clip config: model_type must be 'bert' with architectures ['BertModel']")
-        if not (isinstance(self.layer_norm_eps, (int, float)) and 0 < self.layer_norm_eps < 1):
-            raise ConfigError(f"hunyuan_clip config: layer_norm_eps must be in (0, 1), got {self.layer_norm_eps!r}")
+        require_number(_LABEL, self, "layer_norm_eps", 0, 1)
 
 
 class BertEmbeddings(nn.Module):
@@ -145,21 +127,24 @@ class BertSelfAttention(nn.Module):
         return out.transpose(1, 2).reshape(b, length, dim)
 
 
-class BertSelfOutput(nn.Module):
-    def __init__(self, config: CLIPConfig) -> None:
+class BertOutput(nn.Module):
+    """dense → + residual → LayerNorm. HF has two copies of this, BertSelfOutput (after attention,
+    input width hidden) and BertOutput (after the MLP, input width intermediate); keys are the same."""
+
+    def __init__(self, config: CLIPConfig, in_features: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, attended: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dense(attended) + residual)
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dense(hidden) + residual)
 
 
 class BertAttention(nn.Module):
     def __init__(self, config: CLIPConfig) -> None:
         super().__init__()
         self.self = BertSelfAttention(config)
-        self.output = BertSelfOutput(config)
+        self.output = BertOutput(config, config.hidden_size)
 
     def forward(self, x: torch.Tensor, mask_bias: torch.Tensor) -> torch.Tensor:
         return self.output(self.self(x, mask_bias), x)
@@ -174,22 +159,12 @@ class BertIntermediate(nn.Module):
         return F.gelu(self.dense(x))  # exact (erf) GELU, as HF "gelu"
 
 
-class BertOutput(nn.Module):
-    def __init__(self, config: CLIPConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-
-    def forward(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dense(hidden) + residual)
-
-
 class BertLayer(nn.Module):
     def __init__(self, config: CLIPConfig) -> None:
         super().__init__()
         self.attention = BertAttention(config)
         self.intermediate = BertIntermediate(config)
-        self.output = BertOutput(config)
+        self.output = BertOutput(config, config.intermediate_size)
 
     def forward(self, x: torch.Tensor, mask_bias: torch.Tensor) -> torch.Tensor:
         attended = self.attention(x, mask_bias)

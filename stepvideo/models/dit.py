@@ -9,7 +9,7 @@ goes only through SDPA, and the cross-attention mask is a (B, 1, 1, Lkv) key-len
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, InvalidRequest
+from .config_keys import config_values, require_number, require_positive_ints, type_ok
 from .dit_block import StepVideoBlock
-from .layers import key_length_mask, rope_3d_tables, timestep_sinusoid
+from .layers import caption_kv_lengths, key_length_mask, rope_3d_tables, timestep_sinusoid
 
-# Config keys the published config.json carries as metadata; accepted and not stored.
-_METADATA_KEYS = {"_class_name", "_diffusers_version"}
+_LABEL = "transformer"
+# Config keys the published config.json carries as metadata; accepted and not stored
+# (_class_name is also checked to name this model).
+_METADATA_KEYS = {"_class_name": str, "_diffusers_version": str}
 _CLASS_NAME = "StepVideoModel"
 _ATTENTION_TYPES = ("parallel", "torch")  # both mean plain softmax attention here
 TIMESTEP_RESCALE = 1000.0  # the model receives t in [0, 1) and embeds 1000·t
@@ -58,36 +61,24 @@ class DiTConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DiTConfig:
         """Build from a parsed config.json; ConfigError (one line) on any unknown key or value."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"transformer config must be a JSON object, got {type(d).__name__}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - fields - _METADATA_KEYS)
-        if unknown:
-            raise ConfigError(
-                f"transformer config: unknown key(s) {unknown}; allowed: {sorted(fields | _METADATA_KEYS)}"
-            )
-        if "_class_name" in d and d["_class_name"] != _CLASS_NAME:
+        values = config_values(_LABEL, d, cls, _METADATA_KEYS)
+        if d.get("_class_name", _CLASS_NAME) != _CLASS_NAME:
             raise ConfigError(f"transformer config: _class_name must be {_CLASS_NAME!r}, got {d['_class_name']!r}")
-        values = {k: v for k, v in d.items() if k in fields}
-        if "caption_channels" in values:
-            cc = values["caption_channels"]
-            if not (isinstance(cc, (list, tuple)) and len(cc) == 2):
-                raise ConfigError(
-                    f"transformer config: caption_channels must be a list [llm_channels, clip_channels], got {cc!r}"
-                )
-            values["caption_channels"] = tuple(cc)
         config = cls(**values)
         config.validate()
         return config
 
     def validate(self) -> None:
         """Raise ConfigError naming the first unsupported value."""
-        for name in ("num_attention_heads", "attention_head_dim", "in_channels", "num_layers"):
-            _require_positive_int(name, getattr(self, name))
+        require_positive_ints(_LABEL, self, ("num_attention_heads", "attention_head_dim", "in_channels", "num_layers"))
         if self.out_channels is not None:
-            _require_positive_int("out_channels", self.out_channels)
-        for i, channels in enumerate(self.caption_channels):
-            _require_positive_int(f"caption_channels[{i}]", channels)
+            require_positive_ints(_LABEL, self, ("out_channels",))
+        cc = self.caption_channels
+        if not (isinstance(cc, tuple) and len(cc) == 2 and all(type_ok(c, int) and c > 0 for c in cc)):
+            raise ConfigError(
+                f"transformer config: caption_channels must be a list [llm_channels, clip_channels] of positive "
+                f"integers, got {cc!r}"
+            )
         if self.attention_head_dim % 8:
             raise ConfigError(
                 "transformer config: attention_head_dim must be a multiple of 8 (3-D RoPE splits it 1/2, 1/4, 1/4), "
@@ -98,16 +89,9 @@ class DiTConfig:
         _require_value("norm_elementwise_affine", self.norm_elementwise_affine, (False,))
         _require_value("use_additional_conditions", self.use_additional_conditions, (False,))
         _require_value("attention_type", self.attention_type, _ATTENTION_TYPES)
-        if isinstance(self.norm_eps, bool) or not isinstance(self.norm_eps, (int, float)) or not self.norm_eps > 0:
-            raise ConfigError(f"transformer config: norm_eps must be a positive number, got {self.norm_eps!r}")
+        require_number(_LABEL, self, "norm_eps", 0)
         # Dropout is inactive at inference; any training value in [0, 1) is harmless.
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"transformer config: dropout must be a number in [0, 1), got {self.dropout!r}")
-
-
-def _require_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"transformer config: {name} must be a positive integer, got {value!r}")
+        require_number(_LABEL, self, "dropout", 0, 1, low_inclusive=True)
 
 
 def _require_value(name: str, value: Any, allowed: tuple) -> None:
@@ -132,16 +116,23 @@ class PatchEmbed(nn.Module):
         return tokens.flatten(2).transpose(1, 2).reshape(batch, frames * height * width, -1)
 
 
-class TimestepEmbedding(nn.Module):
-    """linear_1 → SiLU → linear_2."""
+class TwoLayerMLP(nn.Module):
+    """linear_1 → activation → linear_2, both with bias. Serves as the timestep embedder (SiLU) and
+    the caption projection (tanh-GELU), which differ only in the activation (official classes
+    TimestepEmbedding and PixArtAlphaTextProjection; same keys)."""
 
-    def __init__(self, in_channels: int, dim: int) -> None:
+    def __init__(self, in_features: int, dim: int, activation: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()
-        self.linear_1 = nn.Linear(in_channels, dim)
+        self.linear_1 = nn.Linear(in_features, dim)
         self.linear_2 = nn.Linear(dim, dim)
+        self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(F.silu(self.linear_1(x)))
+        return self.linear_2(self.activation(self.linear_1(x)))
+
+
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
 
 
 class CombinedTimestepEmbedding(nn.Module):
@@ -149,7 +140,7 @@ class CombinedTimestepEmbedding(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.timestep_embedder = TimestepEmbedding(TIMESTEP_CHANNELS, dim)
+        self.timestep_embedder = TwoLayerMLP(TIMESTEP_CHANNELS, dim, F.silu)
 
     def forward(self, scaled_timestep: torch.Tensor) -> torch.Tensor:
         emb = timestep_sinusoid(scaled_timestep, TIMESTEP_CHANNELS)
@@ -171,18 +162,6 @@ class AdaLayerNormSingle(nn.Module):
         return self.linear(F.silu(embedded)), embedded
 
 
-class CaptionProjection(nn.Module):
-    """Step-LLM hidden states → model width: linear_1 → GELU(tanh) → linear_2."""
-
-    def __init__(self, in_features: int, dim: int) -> None:
-        super().__init__()
-        self.linear_1 = nn.Linear(in_features, dim)
-        self.linear_2 = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(F.gelu(self.linear_1(x), approximate="tanh"))
-
-
 # --------------------------------------------------------------------------- model
 class StepVideoDiT(nn.Module):
     def __init__(self, config: DiTConfig) -> None:
@@ -200,7 +179,8 @@ class StepVideoDiT(nn.Module):
         self.adaln_single = AdaLayerNormSingle(dim)
         self.clip_projection = nn.Linear(clip_channels, dim)
         self.caption_norm = nn.LayerNorm(llm_channels, eps=config.norm_eps, elementwise_affine=False)
-        self.caption_projection = CaptionProjection(llm_channels, dim)
+        # Step-LLM hidden states → model width.
+        self.caption_projection = TwoLayerMLP(llm_channels, dim, _gelu_tanh)
         # Seam for the memory planner: run each block's FFN over this many tokens at a time.
         self.ff_chunk_tokens: int | None = None
 
@@ -236,13 +216,17 @@ class StepVideoDiT(nn.Module):
         """CLIP tokens first, then LLM tokens, truncated to the batch's longest valid length.
 
         All CLIP positions count as valid (BERT padding included), as in the official model. The
-        mask marks the first kv_len keys of each sample valid, kv_len = 77 + sum(llm_mask): the
-        official prefix semantics, equal to the real mask for right-padded LLM tokens.
+        mask marks the first kv_len keys of each sample valid, kv_len = 77 + sum(llm_mask) counted
+        in the activation dtype: the official prefix semantics, equal to the real mask for
+        right-padded LLM tokens (up to bf16 rounding of kv_len above 256).
         """
         llm = self.caption_projection(self.caption_norm(llm_hidden))
         clip = self.clip_projection(clip_hidden)
         context = torch.cat([clip, llm], dim=1)
-        kv_lengths = clip.shape[1] + llm_mask.to(torch.int64).sum(dim=1)
+        # As the official pipeline: CLIP positions are prepended to the mask as ones, and the count
+        # is taken in the activation dtype (bf16 rounds it above 256; see caption_kv_lengths).
+        full_mask = torch.cat([llm_mask.new_ones(llm_mask.shape[0], clip.shape[1]), llm_mask], dim=1)
+        kv_lengths = caption_kv_lengths(full_mask, context.dtype)
         max_len = int(kv_lengths.max())
         return context[:, :max_len], key_length_mask(kv_lengths, max_len)
 

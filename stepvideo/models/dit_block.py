@@ -14,17 +14,29 @@ from torch import nn
 from .layers import RMSNorm, apply_rope_3d, attention
 
 
-class SelfAttention(nn.Module):
-    """Self-attention with a fused q|k|v projection, per-head q/k RMSNorm and 3-D RoPE."""
+class _QKNormAttention(nn.Module):
+    """What both attentions share: head layout, per-head q/k RMSNorm, output projection `wo`.
 
-    def __init__(self, dim: int, head_dim: int) -> None:
+    The input projections are registered first, so parameter order stays that of the published
+    state dict (tiny test models draw their random weights in this order).
+    """
+
+    def __init__(self, dim: int, head_dim: int, **input_projections: nn.Linear) -> None:
         super().__init__()
         self.head_dim = head_dim
         self.heads = dim // head_dim
-        self.wqkv = nn.Linear(dim, 3 * dim, bias=False)
+        for name, layer in input_projections.items():
+            self.add_module(name, layer)
         self.wo = nn.Linear(dim, dim, bias=False)
         self.q_norm = RMSNorm(head_dim)
         self.k_norm = RMSNorm(head_dim)
+
+
+class SelfAttention(_QKNormAttention):
+    """Self-attention with a fused q|k|v projection, per-head q/k RMSNorm and 3-D RoPE."""
+
+    def __init__(self, dim: int, head_dim: int) -> None:
+        super().__init__(dim, head_dim, wqkv=nn.Linear(dim, 3 * dim, bias=False))
 
     def forward(self, x: torch.Tensor, rope_cos: torch.Tensor, rope_sin: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -38,18 +50,13 @@ class SelfAttention(nn.Module):
         return self.wo(out)
 
 
-class CrossAttention(nn.Module):
+class CrossAttention(_QKNormAttention):
     """Attention from video tokens to caption tokens; q/k RMSNorm, no RoPE, key-length mask."""
 
     def __init__(self, dim: int, head_dim: int) -> None:
-        super().__init__()
-        self.head_dim = head_dim
-        self.heads = dim // head_dim
-        self.wq = nn.Linear(dim, dim, bias=False)
-        self.wkv = nn.Linear(dim, 2 * dim, bias=False)
-        self.wo = nn.Linear(dim, dim, bias=False)
-        self.q_norm = RMSNorm(head_dim)
-        self.k_norm = RMSNorm(head_dim)
+        super().__init__(
+            dim, head_dim, wq=nn.Linear(dim, dim, bias=False), wkv=nn.Linear(dim, 2 * dim, bias=False)
+        )
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
         batch, length, _ = x.shape

@@ -1,4 +1,4 @@
-"""Small building blocks shared by the DiT: RMSNorm, 3-D RoPE, timestep embedding, attention.
+"""Small building blocks: RMSNorm (DiT and Step-LLM), 3-D RoPE, timestep embedding, attention.
 
 The math lives in pure functions so tests can check each against its formula; modules only own
 parameters. Precision choices mirror the official Step-Video code so that bf16 results stay
@@ -20,6 +20,7 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float = 1e-6) ->
 
     The order (fp32 normalise → cast → multiply by weight in the activation dtype) is what the
     published weights were trained with; doing the weight multiply in fp32 changes bf16 results.
+    The official DiT and Step-LLM use one RMSNorm class with this math, so ours serves both.
     """
     x32 = x.to(torch.promote_types(x.dtype, torch.float32))  # fp64 stays fp64 (tests)
     normed = (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
@@ -120,6 +121,20 @@ def apply_rope_3d(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
 
 
 # --------------------------------------------------------------------------- attention
+def caption_kv_lengths(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Valid caption keys per sample (B,) long, from the (B, 77 + Lt) 0/1 mask over CLIP + LLM tokens.
+
+    Quirk kept on purpose: the official pipeline casts this mask to the transformer's dtype and the
+    model sums it in that dtype, so in bf16 (8 significant bits) a count above 256 is rounded to
+    even: 77 + 200 = 277 keys becomes 276 (the last LLM token is dropped), 279 becomes 280 (one
+    padding token is read). The published weights were tuned and evaluated with these lengths.
+    Counts are exact in fp32/fp64 and, for these lengths, in fp16. A count rounded past the number
+    of keys (the official code would fail on a mask wider than its keys) is capped at that number.
+    """
+    counts = mask.to(dtype).sum(dim=1).to(torch.int64)
+    return counts.clamp(max=mask.shape[1])
+
+
 def key_length_mask(kv_lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """Bool mask (B, 1, 1, max_len): key j of sample b is visible iff j < kv_lengths[b].
 

@@ -16,13 +16,15 @@ State-dict keys equal the published `step_llm/` safetensors, so the shards load 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .config_keys import config_values, require_number, require_positive_ints
+from .layers import RMSNorm
 
 # The official FeedForward rounds the configured width up to a multiple of this (16896 already is).
 FFN_MULTIPLE_OF = 256
@@ -41,6 +43,7 @@ _TRAINING_ONLY_KEYS = {
 }
 
 _DTYPES = {"bfloat16", "float16", "float32"}
+_LABEL = "step_llm"
 
 
 @dataclass(frozen=True)
@@ -69,30 +72,15 @@ class StepLLMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> StepLLMConfig:
-        known = {f.name for f in fields(cls)}
-        values = {}
-        for key, value in d.items():
-            if key in _TRAINING_ONLY_KEYS:
-                expected = _TRAINING_ONLY_KEYS[key]
-                if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-                    raise ConfigError(f"step_llm config: {key}={value!r} has the wrong type")
-                continue
-            if key not in known:
-                raise ConfigError(
-                    f"step_llm config: unknown key {key!r}; this engine supports Step1Model configs only"
-                )
-            values[key] = tuple(value) if key == "architectures" and isinstance(value, list) else value
-        config = cls(**values)
+        config = cls(**config_values(_LABEL, d, cls, _TRAINING_ONLY_KEYS))
         config.validate()
         return config
 
     def validate(self) -> None:
-        ints = ("hidden_size", "num_layers", "num_attention_heads", "num_attention_groups", "kv_channels",
-                "ffn_hidden_size", "padded_vocab_size", "orig_vocab_size", "max_position_embeddings", "seq_length")
-        for name in ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"step_llm config: {name} must be a positive integer, got {value!r}")
+        require_positive_ints(_LABEL, self, (
+            "hidden_size", "num_layers", "num_attention_heads", "num_attention_groups", "kv_channels",
+            "ffn_hidden_size", "padded_vocab_size", "orig_vocab_size", "max_position_embeddings", "seq_length",
+        ))
         if self.architectures != ("Step1Model",):
             raise ConfigError(f"step_llm config: architectures must be ['Step1Model'], got {list(self.architectures)}")
         if self.attention_impl != "GQA":
@@ -107,12 +95,9 @@ class StepLLMConfig:
             raise ConfigError("step_llm config: fp32_residual_connection must be false (only false is supported)")
         if not isinstance(self.embedding_weights_in_fp32, bool):
             raise ConfigError("step_llm config: embedding_weights_in_fp32 must be true or false")
-        if not (isinstance(self.layernorm_epsilon, (int, float)) and 0 < self.layernorm_epsilon < 1):
-            raise ConfigError(f"step_llm config: layernorm_epsilon must be in (0, 1), got {self.layernorm_epsilon!r}")
+        require_number(_LABEL, self, "layernorm_epsilon", 0, 1)
         for name in ("attention_dropout", "hidden_dropout"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 <= value < 1):
-                raise ConfigError(f"step_llm config: {name} must be in [0, 1), got {value!r}")
+            require_number(_LABEL, self, name, 0, 1, low_inclusive=True)
         if self.torch_dtype not in _DTYPES or self.params_dtype not in {f"torch.{t}" for t in _DTYPES}:
             raise ConfigError(f"step_llm config: dtype must be one of {sorted(_DTYPES)}")
 
@@ -185,20 +170,6 @@ def parameter_count(config: StepLLMConfig) -> int:
 # --- modules ---------------------------------------------------------------------------------------
 
 
-class RMSNorm(nn.Module):
-    """RMSNorm as in the official code: normalise in fp32, cast back, then scale."""
-
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return normed.type_as(x) * self.weight
-
-
 class TokenEmbedding(nn.Module):
     """Holds `word_embeddings` so the key is `tok_embeddings.word_embeddings.weight` as published."""
 
@@ -252,6 +223,8 @@ class StepLLMBlock(nn.Module):
         super().__init__()
         self.attention = GroupedQueryAttention(config)
         self.feed_forward = SwiGLU(config.hidden_size, config.ffn_width)
+        # The official Step-LLM imports the DiT's RMSNorm class (stepvideo.modules.normalization), so
+        # both models share ours too: fp32 normalise, cast back, then scale.
         self.attention_norm = RMSNorm(config.hidden_size, config.layernorm_epsilon)
         self.ffn_norm = RMSNorm(config.hidden_size, config.layernorm_epsilon)
 

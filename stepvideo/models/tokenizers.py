@@ -70,12 +70,48 @@ def _log_truncation(name: str, batch: TokenBatch, room: int) -> None:
             log.debug("%s prompt %d is longer than %d tokens and was cut", name, i, room)
 
 
-class StepLLMTokenizer:
+class _FixedLengthTokenizer:
+    """What both tokenizers share: rows of start token + content cut to fit + end token, padded.
+
+    Subclasses set `name`, the special ids and `max_length`, and implement `tokenize`.
+    """
+
+    name = ""
+
+    def __init__(self, max_length: int, start_id: int, end_id: int, pad_id: int) -> None:
+        self.max_length = max_length
+        self.start_id, self.end_id, self.pad_id = start_id, end_id, pad_id
+
+    @property
+    def max_content_tokens(self) -> int:
+        """Content tokens that fit between the two special tokens (Step-LLM 318, CLIP 75); the rest is cut."""
+        return self.max_length - 2
+
+    def tokenize(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def _tokenize_all(self, texts: list[str]) -> list[list[int]]:
+        return [self.tokenize(t) for t in texts]
+
+    def count(self, text: str) -> int:
+        """Content tokens of `text`, without special tokens and before any cut (compare with max_content_tokens)."""
+        return len(self.tokenize(text))
+
+    def encode(self, texts: Sequence[str]) -> TokenBatch:
+        texts = _check_texts(texts)
+        batch = pack_rows(self._tokenize_all(texts), self.max_length, [self.start_id], [self.end_id], self.pad_id)
+        _log_truncation(self.name, batch, self.max_content_tokens)
+        return batch
+
+
+class StepLLMTokenizer(_FixedLengthTokenizer):
     """SentencePiece tokenizer of Step-LLM with the official fixed-length layout."""
 
+    name = "Step-LLM"
+
     def __init__(self, processor, max_length: int = STEP_LLM_MAX_LENGTH) -> None:
+        super().__init__(max_length, STEP_LLM_BOS, STEP_LLM_EOS, STEP_LLM_PAD)
         self._sp = processor
-        self.max_length = max_length
 
     @classmethod
     def from_file(cls, path: str | Path, max_length: int = STEP_LLM_MAX_LENGTH) -> StepLLMTokenizer:
@@ -95,36 +131,18 @@ class StepLLMTokenizer:
     def vocab_size(self) -> int:
         return self._sp.get_piece_size()
 
-    @property
-    def max_content_tokens(self) -> int:
-        """Prompt tokens that fit (318): the rest is cut."""
-        return self.max_length - 2
-
     def tokenize(self, text: str) -> list[int]:
         return list(self._sp.encode_as_ids(text))
 
-    def count(self, text: str) -> int:
-        """Prompt tokens of `text`, without BOS/EOS and before any cut (compare with max_content_tokens)."""
-        return len(self.tokenize(text))
 
-    def encode(self, texts: Sequence[str]) -> TokenBatch:
-        texts = _check_texts(texts)
-        batch = pack_rows(
-            [self.tokenize(t) for t in texts], self.max_length, [STEP_LLM_BOS], [STEP_LLM_EOS], STEP_LLM_PAD
-        )
-        _log_truncation("Step-LLM", batch, self.max_content_tokens)
-        return batch
-
-
-class ClipTokenizer:
+class ClipTokenizer(_FixedLengthTokenizer):
     """BERT WordPiece tokenizer of HunyuanCLIP (equivalent to HF BertTokenizer, do_lower_case=True)."""
+
+    name = "CLIP"
 
     def __init__(self, wordpiece, max_length: int = CLIP_MAX_LENGTH) -> None:
         self._tok = wordpiece
-        self.max_length = max_length
-        self.cls_id = self._special_id("[CLS]")
-        self.sep_id = self._special_id("[SEP]")
-        self.pad_id = self._special_id("[PAD]")
+        super().__init__(max_length, self._special_id("[CLS]"), self._special_id("[SEP]"), self._special_id("[PAD]"))
 
     def _special_id(self, token: str) -> int:
         token_id = self._tok.token_to_id(token)
@@ -168,20 +186,16 @@ class ClipTokenizer:
         return self._tok.get_vocab_size()
 
     @property
-    def max_content_tokens(self) -> int:
-        """Word pieces that fit (75): the rest is cut."""
-        return self.max_length - 2
+    def cls_id(self) -> int:
+        return self.start_id
+
+    @property
+    def sep_id(self) -> int:
+        return self.end_id
 
     def tokenize(self, text: str) -> list[int]:
         return list(self._tok.encode(text, add_special_tokens=False).ids)
 
-    def count(self, text: str) -> int:
-        """Word pieces of `text`, without [CLS]/[SEP] and before any cut (compare with max_content_tokens)."""
-        return len(self.tokenize(text))
-
-    def encode(self, texts: Sequence[str]) -> TokenBatch:
-        texts = _check_texts(texts)
-        contents = [list(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)] if texts else []
-        batch = pack_rows(contents, self.max_length, [self.cls_id], [self.sep_id], self.pad_id)
-        _log_truncation("CLIP", batch, self.max_content_tokens)
-        return batch
+    def _tokenize_all(self, texts: list[str]) -> list[list[int]]:
+        # One batched call: the Rust tokenizer parallelises it.
+        return [list(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)] if texts else []

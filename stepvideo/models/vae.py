@@ -11,7 +11,6 @@ between chunks), and the two frames meeting at each chunk boundary are then blen
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -19,13 +18,14 @@ import torch
 from torch import nn
 
 from ..errors import Cancelled, ConfigError, InvalidRequest
+from .config_keys import config_values, require_number, require_positive_ints, type_ok
 from .vae_blocks import (
-    AttnBlock,
     CausalConv,
     ConvPixelShuffleUp,
     ConvPixelUnshuffleDown,
     Downsample2D,
     Downsample3D,
+    MidBlock,
     ResnetBlock3D,
     Upsample2D,
     Upsample3D,
@@ -35,6 +35,7 @@ from .vae_blocks import (
 )
 
 SPATIAL_FACTOR = 16  # pixels per latent along height and width
+_LABEL = "vae"
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,7 @@ class VAEConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> VAEConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - fields)
-        if unknown:
-            raise ConfigError(f"unknown VAE config key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**values)
+        return cls(**config_values(_LABEL, d, cls))  # __post_init__ validates the values
 
     @classmethod
     def tiny(cls) -> VAEConfig:
@@ -75,35 +71,32 @@ class VAEConfig:
         )
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "out_channels", "z_channels", "encoder_ch", "decoder_ch",
-                     "encoder_num_res_blocks", "decoder_num_res_blocks", "temporal_downsample",
-                     "patch_channel_mult", "norm_groups", "latent_chunk"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"VAE config {name}={value!r}: must be a positive integer")
-        if not (isinstance(self.norm_eps, float | int) and self.norm_eps > 0):
-            raise ConfigError(f"VAE config norm_eps={self.norm_eps!r}: must be a positive number")
+        require_positive_ints(_LABEL, self, (
+            "in_channels", "out_channels", "z_channels", "encoder_ch", "decoder_ch", "encoder_num_res_blocks",
+            "decoder_num_res_blocks", "temporal_downsample", "patch_channel_mult", "norm_groups", "latent_chunk",
+        ))
+        require_number(_LABEL, self, "norm_eps", 0)
         for name in ("encoder_ch_mult", "decoder_ch_mult", "temporal_up_layers", "encoder_down_sampling_layers"):
             value = getattr(self, name)
-            if not isinstance(value, tuple) or not all(isinstance(v, int) and v >= 0 for v in value):
-                raise ConfigError(f"VAE config {name}={value!r}: must be a list of non-negative integers")
+            if not isinstance(value, tuple) or not all(type_ok(v, int) and v >= 0 for v in value):
+                raise ConfigError(f"vae config: {name} must be a list of non-negative integers, got {value!r}")
         if len(self.encoder_ch_mult) != 4 or len(self.decoder_ch_mult) != 4 or 0 in self.encoder_ch_mult + self.decoder_ch_mult:
-            raise ConfigError("VAE config encoder_ch_mult/decoder_ch_mult: exactly 4 levels are supported")
+            raise ConfigError("vae config: encoder_ch_mult and decoder_ch_mult must have exactly 4 levels")
         if tuple(sorted(self.temporal_up_layers)) != (2, 3) or tuple(sorted(self.encoder_down_sampling_layers)) != (1, 2):
             raise ConfigError(
-                "VAE config: only temporal_up_layers=(2, 3) and encoder_down_sampling_layers=(1, 2) are supported"
+                "vae config: only temporal_up_layers=(2, 3) and encoder_down_sampling_layers=(1, 2) are supported"
             )
         channels = [self.encoder_ch * m for m in self.encoder_ch_mult] + [self.decoder_ch * m for m in self.decoder_ch_mult]
         if any(c % self.norm_groups for c in channels):
-            raise ConfigError(f"VAE config: every level width {channels} must be divisible by norm_groups={self.norm_groups}")
+            raise ConfigError(f"vae config: every level width {channels} must be divisible by norm_groups={self.norm_groups}")
         patch = self.patch_channels
         if (self.encoder_block_out * 8) % patch or (self.decoder_block_in * 8) % patch or patch % (2 * self.z_channels):
             raise ConfigError(
-                f"VAE config: patch width {patch} must divide 8x the mid widths "
+                f"vae config: patch width {patch} must divide 8x the mid widths "
                 f"({self.encoder_block_out}, {self.decoder_block_in}) and be a multiple of 2*z_channels"
             )
         if self.frames_per_chunk < 1:
-            raise ConfigError(f"VAE config latent_chunk={self.latent_chunk} decodes to no frames")
+            raise ConfigError(f"vae config: latent_chunk={self.latent_chunk} decodes to no frames")
 
     @property
     def patch_channels(self) -> int:
@@ -142,10 +135,7 @@ class VideoEncoder(nn.Module):
                 stage.downsample = Downsample3D(widths[level + 1]) if down3d else Downsample2D(widths[level + 1])
             self.down.append(stage)
         mid = cfg.encoder_block_out
-        self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock3D(mid, mid, g, eps)
-        self.mid.attn_1 = AttnBlock(mid, g, eps)
-        self.mid.block_2 = ResnetBlock3D(mid, mid, g, eps)
+        self.mid = MidBlock(mid, g, eps)
         self.norm_out = nn.GroupNorm(g, mid, eps=eps)
         self.patch_channels, self.moment_channels = cfg.patch_channels, 2 * cfg.z_channels
         self.conv_patchify = ConvPixelUnshuffleDown(mid, cfg.patch_channels, factor=2)
@@ -159,7 +149,7 @@ class VideoEncoder(nn.Module):
                 h = block(h)
             if hasattr(stage, "downsample"):
                 h = stage.downsample(h)
-        h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
+        h = self.mid(h)
         h = frame_group_norm(h, self.norm_out, silu=True)
         h = self.conv_patchify(h).add_(average_down(h, self.patch_channels, 2))
         return self.conv_out(h).add_(average_down(h, self.moment_channels, 1))
@@ -174,10 +164,7 @@ class VideoDecoder(nn.Module):
         self.crop = cfg.temporal_downsample - 1
         self.conv_in = CausalConv(cfg.z_channels, cfg.patch_channels, 3)
         self.conv_unpatchify = ConvPixelShuffleUp(cfg.patch_channels, top, factor=2)
-        self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock3D(top, top, g, eps)
-        self.mid.attn_1 = AttnBlock(top, g, eps)
-        self.mid.block_2 = ResnetBlock3D(top, top, g, eps)
+        self.mid = MidBlock(top, g, eps)
         widths = [cfg.decoder_ch * m for m in cfg.decoder_ch_mult]
         self.up = nn.ModuleList()
         for level in range(4):  # stored 0..3, run 3..0; a level's input is the level above's output
@@ -200,7 +187,7 @@ class VideoDecoder(nn.Module):
         """(B, z, 3, h, w) → (B, C, 17, 16h, 16w), unclamped."""
         h = self.conv_in(z).add_(duplicate_up(z, self.patch_channels, 1))
         h = self.conv_unpatchify(h).add_(duplicate_up(h, self.block_in, 2))
-        h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
+        h = self.mid(h)
         for stage in reversed(self.up):
             for block in stage.block:
                 h = block(h)

@@ -112,6 +112,19 @@ class AttnBlock(nn.Module):
         return self.proj_out(out).add_(x)
 
 
+class MidBlock(nn.Module):
+    """The middle of encoder and decoder alike: resnet → attention → resnet at constant width."""
+
+    def __init__(self, width: int, groups: int, eps: float):
+        super().__init__()
+        self.block_1 = ResnetBlock3D(width, width, groups, eps)
+        self.attn_1 = AttnBlock(width, groups, eps)
+        self.block_2 = ResnetBlock3D(width, width, groups, eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block_2(self.attn_1(self.block_1(x)))
+
+
 class Downsample2D(nn.Module):
     """Per-frame stride-2 3×3 conv after padding one zero row/column at the bottom/right."""
 

@@ -1,0 +1,122 @@
+"""Apply a memory profile to a block-structured component (the DiT, Step-LLM): quantized weights
+from the on-disk cache, blocks resident or streamed, and the rest on the execution device.
+
+A `Placed` component is called like the module it wraps and is closed when its stage ends: the
+streamer's hooks and host buffers go, and the caller drops the last reference.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..weights import assign_tensors, compare_keys, expected_tensors, file_tensor_shapes, iter_safetensors, shard_map
+from . import quantize
+from .offload import BlockStreamer, move
+from .profiles import Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """How one component is laid out: its blocks' attribute path and its quantization policy."""
+
+    name: str  # cache folder name: "dit", "step_llm"
+    blocks_path: str  # "transformer_blocks", "transformer.layers"
+    policy: quantize.QuantPolicy
+    folder: Path  # the hub folder holding its shards
+    index_name: str
+
+
+class Placed:
+    """A component on its execution device, with its blocks streamed when the profile says so."""
+
+    def __init__(self, module: nn.Module, streamer: BlockStreamer | None, qtype: str):
+        self.module = module
+        self.streamer = streamer
+        self.qtype = qtype
+
+    def __call__(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    def close(self) -> None:
+        if self.streamer is not None:
+            self.streamer.detach()
+            store = self.streamer.store
+            if hasattr(store, "close"):
+                store.close()
+            self.streamer = None
+
+
+def _blocks(module: nn.Module, path: str) -> nn.ModuleList:
+    return module.get_submodule(path)
+
+
+def _move_all_but_blocks(module: nn.Module, blocks_path: str, device: torch.device) -> None:
+    """Everything except the streamed blocks goes to the device (embeddings, norms, projections)."""
+    blocks = _blocks(module, blocks_path)
+    for sub in module.modules():
+        if sub is blocks or any(sub is b for b in blocks.modules()):
+            continue
+        for name, p in list(sub._parameters.items()):
+            if p is not None:
+                sub._parameters[name] = nn.Parameter(p.detach().to(device), requires_grad=False)
+        for name, b in list(sub._buffers.items()):
+            if b is not None:
+                sub._buffers[name] = b.to(device)
+
+
+def place(
+    build_meta: Callable[[], nn.Module],
+    spec: ComponentSpec,
+    settings: Profile,
+    device: torch.device,
+    dtype: torch.dtype,
+    source_id: str | None,
+) -> Placed:
+    """Load the component as `settings` say and put it on `device`."""
+    shards = shard_map(spec.folder, spec.index_name)
+    files = sorted(set(shards.values()))
+    qtype = settings.quantization
+    prefix = spec.blocks_path + "."
+    module = build_meta()
+    compare_keys(expected_tensors(module), file_tensor_shapes(files), str(spec.folder))
+
+    if qtype != "none":
+        directory = quantize.cache_dir(spec.name, source_id or quantize.source_fingerprint(files),
+                                       quantize.resolve_qtype(qtype, device.type))
+        qtype = directory.name
+        if not quantize.is_cached(directory):
+            log.info("quantizing %s to %s once; later runs load the cache", spec.name, qtype)
+            quantize.build_cache(module, files, qtype, directory, spec.policy, source_id=source_id or "")
+        _manifest, qmap, key_files = quantize.read_cache(directory)
+        quantize.prepare_quantized_modules(module, qmap)
+    else:
+        key_files = shards
+
+    if settings.streams and settings.offload == "mmap":
+        # Only the non-block tensors are read now; blocks come from the files through a small ring.
+        rest_files = sorted({Path(p) for k, p in key_files.items() if not k.startswith(prefix)})
+        assign_tensors(module, iter_safetensors(rest_files, ignore=(prefix + "*",)),
+                       dtype=dtype if qtype == "none" else None, device=device, require_complete=False)
+        streamer = BlockStreamer.from_files(_blocks(module, spec.blocks_path), key_files, prefix, device,
+                                            settings.resident_blocks, mode="mmap").attach()
+        return Placed(module, streamer, qtype)
+
+    if qtype != "none":
+        module = quantize.load_cache(build_meta(), directory, "cpu")  # a fresh meta model: load_cache swaps the Linears
+    else:
+        module = assign_tensors(module, iter_safetensors(files), dtype=dtype, device="cpu")
+    module.eval()
+    if settings.streams:
+        _move_all_but_blocks(module, spec.blocks_path, device)
+        streamer = BlockStreamer.from_modules(_blocks(module, spec.blocks_path), device,
+                                              settings.resident_blocks).attach()
+        return Placed(module, streamer, qtype)
+    return Placed(move(module, device), None, qtype)
