@@ -1,0 +1,135 @@
+"""Typed app settings, stored as JSON with a schema_version under the user's config dir.
+
+A file that cannot be read is moved aside (never deleted) and the defaults are used, so a bad edit
+by hand never costs the user their window or their folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stepvideo import paths
+from stepvideo.api import PROFILES
+from stepvideo.errors import InvalidRequest
+from stepvideo.presets import PRESETS
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+THEMES = ("system", "light", "dark")
+FILE_NAME = "settings.json"
+
+
+class SettingsError(InvalidRequest):
+    """A settings value is outside what the app allows."""
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    output_dir: str = ""  # "" = the user's videos folder / StepVideo
+    models_dir: str = ""  # "" = the shared Hugging Face cache
+    default_preset: str = "standard"
+    default_profile: str = "auto"
+    previews: bool = True
+    preview_every_steps: int = 5
+    checkpoint_every_steps: int = 10
+    keep_model_loaded: bool = True
+    theme: str = "system"
+    notifications: bool = True
+    active_model: str = ""  # "" = the base repo; else a repo id or a model folder
+    queue_paused: bool = False  # survives restarts: a queue paused at quit stays paused
+    window_geometry: str = ""  # base64 of QWidget.saveGeometry()
+    last_page: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.default_preset not in PRESETS:
+            raise SettingsError(f"default preset {self.default_preset!r} is not allowed; allowed: {', '.join(PRESETS)}")
+        if self.default_profile not in PROFILES:
+            raise SettingsError(f"default profile {self.default_profile!r} is not allowed; allowed: {', '.join(PROFILES)}")
+        if self.theme not in THEMES:
+            raise SettingsError(f"theme {self.theme!r} is not allowed; allowed: {', '.join(THEMES)}")
+        for name in ("preview_every_steps", "checkpoint_every_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+                raise SettingsError(f"{name.replace('_', ' ')} {value!r} is not allowed; it must be a whole number from 1 to 1000")
+        for name in ("previews", "keep_model_loaded", "notifications", "queue_paused"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingsError(f"{name.replace('_', ' ')} must be true or false")
+        if not 0 <= int(self.last_page) <= 4:
+            raise SettingsError(f"last page {self.last_page!r} is not allowed; it must be 0 to 4")
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else paths.videos_dir()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AppSettings:
+        data = migrate(dict(data))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> AppSettings:
+        return dataclasses.replace(self, **changes)
+
+
+# Each entry upgrades a dict from version N to N+1. Empty while there is only one schema.
+MIGRATIONS: dict[int, Any] = {}
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise SettingsError(f"settings schema_version {version!r} is newer than this app ({SCHEMA_VERSION})")
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+        data["schema_version"] = version
+    return data
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / FILE_NAME
+
+
+def load(path: Path | None = None) -> AppSettings:
+    """Read the settings; a missing file gives defaults, a bad one is kept aside as settings.json.bad-<time>."""
+    path = path or settings_path()
+    if not path.exists():
+        return AppSettings()
+    try:
+        return AppSettings.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, SettingsError) as exc:
+        aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+        log.warning("settings file %s could not be read (%s); kept it as %s and used defaults", path, exc, aside)
+        try:
+            os.replace(path, aside)
+        except OSError:
+            log.exception("could not move the bad settings file aside")
+        return AppSettings()
+
+
+def save(settings: AppSettings, path: Path | None = None) -> Path:
+    """Write atomically: a crash mid-write leaves the previous file intact."""
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(settings.to_dict(), fh, indent=2, ensure_ascii=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
