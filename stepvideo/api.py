@@ -138,7 +138,7 @@ class GenerationResult:
 
 EVENT_TYPES = (
     "ready", "job_started", "stage", "step", "memory", "preview", "job_done", "job_failed", "log",
-    "download",
+    "download", "job_paused", "job_interrupted",
 )
 STAGES = ("load", "encode_text", "denoise", "decode", "write")
 

@@ -64,3 +64,12 @@ class ConfigError(StepVideoError):
 
     kind = "weights_mismatch"
     exit_code = 2
+
+
+class QueueDatabaseError(StepVideoError):
+    """The job queue's database cannot be used (corrupt, unreadable, or written by a newer app).
+
+    The file is never deleted or overwritten for the user: the message says how to move it aside."""
+
+    kind = "internal"
+    exit_code = 1

@@ -4,6 +4,11 @@ Every change is one transaction, committed with fsync before the call returns, a
 memory: killing any process at any moment loses no job. Jobs move
 queued → running → done | failed | cancelled | paused | interrupted; paused and interrupted jobs keep
 their checkpoint and resume from it.
+
+This module holds the user's side (add, import, order, cancel, pause, resume, retry, duplicate,
+remove). The worker's transitions are in job_states.py, the file itself (WAL, migrations, unreadable
+databases) in job_db.py, the Job record in job_record.py. `from stepvideo.jobs import JobQueue, Job`
+is the public import.
 """
 
 from __future__ import annotations
@@ -13,148 +18,31 @@ import logging
 import os
 import shutil
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import paths
 from .api import GenerationRequest, validate
-from .checkpoints import CheckpointStore, clean_orphans
-from .errors import InvalidRequest
-from .jobs_schema import STATUSES, migrate
-from .worker_lock import worker_pid
+from .errors import InvalidRequest, QueueDatabaseError
+from .job_db import QueueDatabase
+from .job_record import Job, JobNotFound, JobStateError
+from .job_states import MAX_CRASHES, RUNNABLE, WorkerTransitions
+from .jobs_schema import STATUSES
 
 log = logging.getLogger(__name__)
 
-RUNNABLE = ("queued", "interrupted")  # what a worker takes, in position order
+__all__ = ["FINISHED", "MAX_CRASHES", "RUNNABLE", "Job", "JobNotFound", "JobQueue", "JobStateError",
+           "QueueDatabaseError"]
+
 FINISHED = ("done", "failed", "cancelled")
-MAX_CRASHES = 3  # a job that took its worker down this often is failed instead of resumed again
+# Request fields that name where a job writes its video: a copy must not write over the original's file.
+OUTPUT_FIELDS = ("output",)
 
 
-class JobNotFound(InvalidRequest):
-    """No job with this id (it may have been removed)."""
-
-
-class JobStateError(InvalidRequest):
-    """The operation does not apply to the job's current status."""
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    status: str
-    request: dict[str, Any]  # GenerationRequest.to_dict()
-    model: str
-    revision: str | None
-    position: int
-    batch: str | None
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    finished_at: float | None
-    step: int | None
-    steps: int | None
-    stage: str | None
-    outputs: dict[str, Any]
-    result: dict[str, Any] | None
-    error_kind: str | None
-    error_message: str | None
-    checkpoint_step: int | None
-    worker_pid: int | None
-    requested: str | None
-    attempts: int
-    crashes: int
-
-    @property
-    def generation_request(self) -> GenerationRequest:
-        return GenerationRequest.from_dict(self.request)
-
-    @property
-    def prompt(self) -> str:
-        return str(self.request.get("prompt", ""))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "status": self.status, "request": self.request, "model": self.model,
-            "revision": self.revision, "position": self.position, "batch": self.batch,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-            "started_at": self.started_at, "finished_at": self.finished_at,
-            "progress": {"step": self.step, "steps": self.steps, "stage": self.stage},
-            "outputs": self.outputs, "result": self.result,
-            "error": {"kind": self.error_kind, "message": self.error_message} if self.error_kind else None,
-            "checkpoint_step": self.checkpoint_step, "worker_pid": self.worker_pid,
-            "requested": self.requested, "attempts": self.attempts, "crashes": self.crashes,
-        }
-
-    @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> Job:
-        d = dict(row)
-        d["request"] = json.loads(d["request"])
-        d["outputs"] = json.loads(d["outputs"]) if d["outputs"] else {}
-        d["result"] = json.loads(d["result"]) if d["result"] else None
-        return cls(**d)
-
-
-class JobQueue:
-    """One open queue database. Safe to share between threads; many processes may open the same file."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 30.0) -> None:
-        self.path = Path(path) if path is not None else paths.queue_db()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so every transaction is explicit.
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
-        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            log.warning("queue database %s is in %s mode, not WAL", self.path, mode)
-        # FULL: each commit is fsynced, so a power cut after a call returns loses nothing either.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        migrate(self._conn)
-
-    # --- places next to the database --------------------------------------------------------------
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.path.parent / "checkpoints"
-
-    @property
-    def preview_root(self) -> Path:
-        return self.path.parent / "previews"
-
-    def checkpoints(self, job_id: int) -> CheckpointStore:
-        return CheckpointStore(self.checkpoint_dir, job_id)
-
-    def preview_dir(self, job_id: int) -> Path:
-        return self.preview_root / f"job-{job_id}"
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> JobQueue:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+class JobQueue(WorkerTransitions, QueueDatabase):
+    """The queue: reading, adding, ordering and the user's actions on jobs. The file and its
+    transactions are QueueDatabase's (job_db.py); the worker's transitions are WorkerTransitions'."""
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -166,26 +54,15 @@ class JobQueue:
             _check_statuses(wanted)
             sql += f" WHERE status IN ({','.join('?' * len(wanted))})"
             args = wanted
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY position, id", args).fetchall()
-        return [Job._from_row(r) for r in rows]
-
-    def get(self, job_id: int) -> Job:
-        with self._lock:
-            row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
-        if row is None:
-            raise JobNotFound(f"no job {job_id} in the queue; `stepvideo queue list` shows the job ids")
-        return Job._from_row(row)
+        return [Job._from_row(r) for r in self._read(sql + " ORDER BY position, id", args)]
 
     def requested(self, job_id: int) -> str | None:
         """'cancel' or 'pause' when someone asked the running job to stop, else None (cheap; polled per step)."""
-        with self._lock:
-            row = self._conn.execute("SELECT requested FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
-        return row[0] if row else "cancel"  # a removed job must not keep running
+        rows = self._read("SELECT requested FROM jobs WHERE id = ?", (int(job_id),))
+        return rows[0][0] if rows else "cancel"  # a removed job must not keep running
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        rows = self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         return {s: 0 for s in STATUSES} | {r[0]: r[1] for r in rows}
 
     # --- adding -----------------------------------------------------------------------------------
@@ -237,10 +114,13 @@ class JobQueue:
         return self.add_many(requests, batch=f"{path.name}@{time.strftime('%Y-%m-%d %H:%M:%S')}")
 
     def duplicate(self, job_id: int, **changes: Any) -> Job:
-        """A new queued job with the same request (and any changed fields), at the end of the queue."""
+        """A new queued job with the same request (and any changed fields), at the end of the queue.
+
+        The copy writes its own video: the source's output path is dropped (the copy goes to the videos
+        folder) unless `changes` names one."""
         source = self.get(job_id)
         try:
-            request = source.generation_request.replace(**changes)
+            request = source.generation_request.replace(**({name: None for name in OUTPUT_FIELDS} | changes))
         except TypeError as exc:
             raise InvalidRequest(f"cannot change the request: {exc}") from None
         return self.add(request, batch=source.batch)
@@ -303,7 +183,8 @@ class JobQueue:
         with self._write() as conn:
             job = self._get_in(conn, job_id)
             if job.status == "running":
-                self._set(conn, job_id, requested="pause")
+                if job.requested != "cancel":  # a pending cancel wins
+                    self._set(conn, job_id, requested="pause")
             elif job.status in ("queued", "interrupted"):
                 self._set(conn, job_id, status="paused")
             elif job.status != "paused":
@@ -329,9 +210,25 @@ class JobQueue:
             if job.status not in ("failed", "cancelled", "interrupted"):
                 hint = "; use duplicate to run it again" if job.status == "done" else ""
                 raise JobStateError(f"job {job_id} is {job.status}; only failed, cancelled or interrupted jobs can be retried{hint}")
+            changes = {"request": self._request_without_taken_outputs(job)}
+            if job.status in FINISHED:  # a fresh run: forget the last one's progress and results
+                changes |= {"outputs": None, "result": None, "step": None, "stage": None, "step_at": None}
             self._set(conn, job_id, status="queued", error_kind=None, error_message=None, finished_at=None,
-                      requested=None, crashes=0)
+                      requested=None, crashes=0, **changes)
+        if job.status in FINISHED:
+            shutil.rmtree(self.preview_dir(job_id), ignore_errors=True)  # the last run's previews
         return self.get(job_id)
+
+    @staticmethod
+    def _request_without_taken_outputs(job: Job) -> str:
+        """The job's request, less any output path where a file now exists: the job never finished, so
+        that file is someone else's (or a copy's) and a retry must not write over it."""
+        request = dict(job.request)
+        for name in OUTPUT_FIELDS:
+            if request.get(name) and Path(request[name]).exists():
+                log.info("job %d: %s already exists; the retry writes to the videos folder", job.id, request[name])
+                request[name] = None
+        return json.dumps(request, ensure_ascii=False)
 
     def remove(self, job_id: int) -> None:
         """Delete a job that is not running, with its checkpoint and previews (its videos stay)."""
@@ -343,120 +240,9 @@ class JobQueue:
         self.checkpoints(job_id).clear()
         shutil.rmtree(self.preview_dir(job_id), ignore_errors=True)
 
-    # --- the worker's side ------------------------------------------------------------------------
-
-    def claim_next(self, pid: int | None = None) -> Job | None:
-        """Atomically take the first runnable job (queued or interrupted, by position) and mark it running."""
-        with self._write() as conn:
-            row = conn.execute(
-                f"SELECT id FROM jobs WHERE status IN ({','.join('?' * len(RUNNABLE))}) ORDER BY position, id LIMIT 1",
-                RUNNABLE,
-            ).fetchone()
-            if row is None:
-                return None
-            conn.execute(
-                "UPDATE jobs SET status = 'running', worker_pid = ?, started_at = ?, updated_at = ?, finished_at = NULL,"
-                " requested = NULL, error_kind = NULL, error_message = NULL, attempts = attempts + 1 WHERE id = ?",
-                (pid if pid is not None else os.getpid(), time.time(), time.time(), row[0]),
-            )
-        return self.get(row[0])
-
-    def mark_running(self, job_id: int, pid: int | None = None) -> Job:
-        with self._write() as conn:
-            self._get_in(conn, job_id)
-            self._set(conn, job_id, status="running", worker_pid=pid if pid is not None else os.getpid(),
-                      started_at=time.time(), finished_at=None, requested=None, error_kind=None, error_message=None)
-        return self.get(job_id)
-
-    def mark_progress(self, job_id: int, *, step: int | None = None, steps: int | None = None,
-                      stage: str | None = None) -> None:
-        fields = {k: v for k, v in (("step", step), ("steps", steps), ("stage", stage)) if v is not None}
-        if fields:
-            with self._write() as conn:
-                self._set(conn, job_id, **fields)
-
-    def mark_checkpoint(self, job_id: int, step: int) -> None:
-        with self._write() as conn:
-            self._set(conn, job_id, checkpoint_step=int(step))
-
-    def mark_done(self, job_id: int, outputs: dict[str, Any], result: dict[str, Any] | None = None) -> None:
-        with self._write() as conn:
-            self._set(conn, job_id, status="done", finished_at=time.time(), stage=None, requested=None,
-                      outputs=json.dumps(outputs), result=json.dumps(result) if result is not None else None,
-                      checkpoint_step=None, error_kind=None, error_message=None)
-
-    def mark_failed(self, job_id: int, kind: str, message: str) -> None:
-        status = "cancelled" if kind == "cancelled" else "failed"
-        with self._write() as conn:
-            self._set(conn, job_id, status=status, finished_at=time.time(), requested=None,
-                      error_kind=kind, error_message=_one_line(message))
-
-    def mark_paused(self, job_id: int, message: str) -> None:
-        with self._write() as conn:
-            self._set(conn, job_id, status="paused", requested=None, error_kind="paused", error_message=_one_line(message))
-
-    def mark_interrupted(self, job_id: int, reason: str) -> None:
-        with self._write() as conn:
-            self._set(conn, job_id, status="interrupted", requested=None, error_kind="interrupted",
-                      error_message=_one_line(reason))
-
-    def recover_interrupted(self, reason: str, *, pid: int | None = None) -> list[int]:
-        """Jobs left `running` by a dead worker (all, or only those of `pid`) become `interrupted`.
-
-        A job whose worker died MAX_CRASHES times in a row is failed as `crashed` instead, so a job that
-        kills its worker (OOM-killer) does not loop forever. Call only when that worker is known dead.
-        """
-        with self._write() as conn:
-            sql, args = "SELECT id, crashes FROM jobs WHERE status = 'running'", ()
-            if pid is not None:
-                sql, args = sql + " AND worker_pid = ?", (pid,)
-            rows = conn.execute(sql, args).fetchall()
-            for job_id, crashes in rows:
-                crashes += 1
-                if crashes >= MAX_CRASHES:
-                    self._set(conn, job_id, status="failed", crashes=crashes, requested=None, finished_at=time.time(),
-                              error_kind="crashed",
-                              error_message=f"the worker stopped {crashes} times while running this job ({reason}); "
-                                            "retry it with a lighter memory profile")
-                else:
-                    self._set(conn, job_id, status="interrupted", crashes=crashes, requested=None,
-                              error_kind="interrupted", error_message=_one_line(reason))
-        return [r[0] for r in rows]
-
-    def recover_if_no_worker(self) -> list[int]:
-        """For the UI: when no worker holds this queue's lock, mark its `running` jobs interrupted."""
-        if worker_pid(self.path) is not None:
-            return []
-        return self.recover_interrupted("the worker process stopped while running this job")
-
-    def clean_orphans(self) -> int:
-        """Delete checkpoints of jobs that are gone or finished."""
-        live = [j.id for j in self.list(("queued", "running", "paused", "interrupted", "failed"))]
-        return clean_orphans(self.checkpoint_dir, live)
-
-    # --- helpers ----------------------------------------------------------------------------------
-
-    def _get_in(self, conn: sqlite3.Connection, job_id: int) -> Job:
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
-        if row is None:
-            raise JobNotFound(f"no job {job_id} in the queue; `stepvideo queue list` shows the job ids")
-        return Job._from_row(row)
-
-    @staticmethod
-    def _set(conn: sqlite3.Connection, job_id: int, **fields: Any) -> None:
-        fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        cur = conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*fields.values(), int(job_id)))
-        if cur.rowcount != 1:
-            raise JobNotFound(f"no job {job_id} in the queue; it may have been removed")
-
 
 def _check_statuses(statuses: tuple[str, ...]) -> None:
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
         raise InvalidRequest(f"unknown job status {bad[0]!r}; allowed: {', '.join(STATUSES)}")
 
-
-def _one_line(text: str) -> str:
-    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
-    return lines[0] if lines else ""

@@ -11,18 +11,13 @@ import logging
 import sqlite3
 from collections.abc import Callable
 
-from .errors import StepVideoError
+from .errors import QueueDatabaseError
 
 log = logging.getLogger(__name__)
 
+__all__ = ["MIGRATIONS", "STATUSES", "QueueDatabaseError", "migrate", "schema_version"]
+
 STATUSES = ("queued", "running", "paused", "done", "failed", "cancelled", "interrupted")
-
-
-class QueueDatabaseError(StepVideoError):
-    """The queue database cannot be used (newer schema, corrupt file)."""
-
-    kind = "internal"
-    exit_code = 1
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -60,8 +55,15 @@ def _v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX jobs_by_status ON jobs (status, position)")
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    # When the last step ended and how long it took: a supervisor waiting for a cancel or pause to take
+    # effect allows for the step in flight before it decides the worker is not answering.
+    conn.execute("ALTER TABLE jobs ADD COLUMN step_at REAL")
+    conn.execute("ALTER TABLE jobs ADD COLUMN seconds_per_step REAL")
+
+
 # MIGRATIONS[i] turns a version-i database into version i+1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 
 
 def schema_version() -> int:

@@ -33,24 +33,36 @@ def commit_of(root: Path) -> str | None:
     return root.name if root.parent.name == "snapshots" else None
 
 
+def _components_root(model: str, revision: str | None) -> Path:
+    """The folder holding the text encoders, tokenizers and VAE for `model` (for a transformer-only
+    model such as turbo: the base repo it was downloaded with)."""
+    from .hub import resolve_model_dir, resolve_model_roots
+
+    root = resolve_model_dir(model, revision)
+    return root if (root / "step_llm").is_dir() else resolve_model_roots(model, revision).components
+
+
 def resolve_roots(request: GenerationRequest) -> ModelRoots:
     """Never touches the network: everything must already be on disk (WeightsNotFound says what to run)."""
-    from .hub import resolve_model_dir, resolve_model_roots
+    from .hub import resolve_model_dir
 
     if request.revision and Path(request.model).expanduser().is_dir():
         raise InvalidRequest(f"--revision applies to hub repo ids; {request.model} is a local folder")
-    folders = resolve_model_roots(request.model, request.revision)
-    transformer, transformer_id = folders.transformer, request.model
-    turbo_repo = PRESETS[request.preset].transformer_repo
+    model_root = resolve_model_dir(request.model, request.revision)
+    model_is_full = (model_root / "step_llm").is_dir()
+    preset_repo = PRESETS[request.preset].transformer_repo
     if request.transformer_model:
         transformer_id = request.transformer_model
         transformer = resolve_model_dir(request.transformer_model)
-    elif turbo_repo != BASE_REPO and folders.transformer == folders.components:
-        # The preset wants the distilled transformer, and the model given is a full (base) model.
-        transformer_id = turbo_repo
+    elif preset_repo != BASE_REPO and model_is_full:
+        # The preset wants its distilled transformer; the model given supplies everything else.
+        transformer_id = preset_repo
         try:
-            transformer = resolve_model_dir(turbo_repo)
+            transformer = resolve_model_dir(preset_repo)
         except WeightsNotFound as exc:
             raise WeightsNotFound(f"--preset {request.preset} needs its own transformer: {exc}; "
                                   "or pass --transformer-model FOLDER") from None
-    return ModelRoots(folders.components, transformer, request.model, transformer_id, request.revision)
+    else:
+        transformer_id, transformer = request.model, model_root
+    base = model_root if model_is_full else _components_root(request.model, request.revision)
+    return ModelRoots(base, transformer, request.model, transformer_id, request.revision)

@@ -1,36 +1,27 @@
-"""The worker process: takes jobs from the queue in order and runs them (`python -m stepvideo.worker`).
+"""The worker: takes jobs from the queue in order and runs them, reporting events as it goes.
 
-Protocol (see design/ARCHITECTURE.md): one JSON event per line on stdout, logs on stderr and in
-<log dir>/worker.log, commands on stdin as JSON lines:
-  {"cmd": "cancel" | "pause" | "resume", "job_id": N}   (job_id left out: the running job)
-  {"cmd": "shutdown"}   stop after the current step (checkpointed; the job resumes next time)
-  {"cmd": "wake"}       look at the queue now instead of at the next poll
-Commands may also arrive through the database (`stepvideo queue cancel|pause` in another terminal).
-
-A paused job ends with `job_failed` kind "paused", a shut-down one with kind "interrupted"; neither is
-a failure, both resume from their checkpoint.
+The process around it (`python -m stepvideo.worker`: arguments, logging, signals, the stdin command
+reader) is worker_main.py; the protocol — commands in, events out, every field — is docs/PROTOCOL.md.
+Commands arrive through `handle_command` (stdin) or the database (`stepvideo queue cancel|pause`).
+A paused job ends with `job_paused`, a shut-down one with `job_interrupted`; neither is a failure, both
+resume from their checkpoint.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import logging
-import logging.handlers
 import os
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any
 
-from . import paths
 from .api import GenerationRequest, event
 from .checkpoints import CheckpointStore
 from .errors import Cancelled, InvalidRequest, Paused, StepVideoError
 from .jobs import Job, JobQueue
+from .memory.profiles import get_profile
 from .memory.stats import memory_snapshot
 from .worker_lock import WorkerLock
 
@@ -41,26 +32,6 @@ MODES = ("once", "drain", "serve")
 # wrapper; nothing else should set it.
 ENGINE_ENV = "STEPVIDEO_WORKER_ENGINE"
 DEFAULT_ENGINE = "stepvideo.pipeline"
-
-
-class EventWriter:
-    """Thread-safe JSON-lines writer (the memory thread and the job thread both emit)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self.broken = False
-
-    def __call__(self, ev: dict[str, Any]) -> None:
-        line = json.dumps(ev, ensure_ascii=False, separators=(",", ":"))
-        with self._lock:
-            if self.broken:
-                return
-            try:
-                self._stream.write(line + "\n")
-                self._stream.flush()
-            except (BrokenPipeError, ValueError):
-                self.broken = True  # the reader is gone; keep working, the queue holds the truth
 
 
 class _RecordingStore(CheckpointStore):
@@ -155,11 +126,10 @@ class Worker:
 
     # --- the loop ---------------------------------------------------------------------------------
 
-    def run(self, commands: TextIO | None = None) -> int:
+    def run(self, on_ready: Callable[[], None] | None = None) -> int:
         """Hold the queue's lock, recover jobs of a dead worker, then run jobs per `mode`. Returns jobs run.
 
-        `commands`: a stream of JSON-line commands (stdin), read on a thread started after `ready`; in
-        serve mode its end means shutdown.
+        `on_ready` runs right after the `ready` event (worker_main starts its stdin reader there).
         """
         with WorkerLock(self.queue.path):
             recovered = self.queue.recover_interrupted(
@@ -172,9 +142,8 @@ class Worker:
             memory_thread = threading.Thread(target=self._memory_loop, args=(stop_memory,), name="memory-events",
                                              daemon=True)
             memory_thread.start()
-            if commands is not None:
-                threading.Thread(target=_stdin_loop, args=(self, commands, self.mode == "serve"),
-                                 name="commands", daemon=True).start()
+            if on_ready is not None:
+                on_ready()
             ran = 0
             try:
                 while not self._shutdown.is_set():
@@ -231,7 +200,7 @@ class Worker:
                 checkpoints=store,
                 checkpoint_every_steps=self.checkpoint_every_steps,
                 checkpoint_every_seconds=self.checkpoint_every_seconds,
-                preview_every_steps=self.preview_every_steps,
+                preview_every_steps=previews_for(request, self.preview_every_steps),
                 preview_dir=self.queue.preview_dir(job.id),
             )
             result = engine.generate(
@@ -242,8 +211,7 @@ class Worker:
             self._finish_paused(job.id, store, str(exc))
         except Cancelled as exc:
             store.clear()
-            self.queue.mark_failed(job.id, "cancelled", str(exc) or "cancelled")
-            self.emit(event("job_failed", job_id=job.id, kind="cancelled", message=str(exc) or "cancelled"))
+            self._fail(job.id, "cancelled", str(exc) or "cancelled")
         except StepVideoError as exc:
             self._fail(job.id, exc.kind, str(exc))
         except Exception as exc:  # the engine's bug or the device's fault: report it, keep the worker alive
@@ -284,10 +252,10 @@ class Worker:
         if self._shutdown.is_set() and not user_paused:
             reason = f"the worker shut down at step {step}; the job resumes from there"
             self.queue.mark_interrupted(job_id, reason)
-            self.emit(event("job_failed", job_id=job_id, kind="interrupted", message=reason, step=step))
+            self.emit(event("job_interrupted", job_id=job_id, message=reason, step=step))
         else:
             self.queue.mark_paused(job_id, message)
-            self.emit(event("job_failed", job_id=job_id, kind="paused", message=message, step=step))
+            self.emit(event("job_paused", job_id=job_id, message=message, step=step))
         log.info("job %d stopped at step %s: %s", job_id, step, message)
 
     def _fail(self, job_id: int, kind: str, message: str) -> None:
@@ -300,7 +268,8 @@ class Worker:
             ev = {**ev, "job_id": job_id}
             kind = ev.get("type")
             if kind == "step":
-                self.queue.mark_progress(job_id, step=ev.get("i"), steps=ev.get("n"))
+                self.queue.mark_progress(job_id, step=ev.get("i"), steps=ev.get("n"),
+                                         seconds_per_step=ev.get("seconds_per_step"))
             elif kind == "stage" and ev.get("state") == "started":
                 self.queue.mark_progress(job_id, stage=ev.get("name"))
             self.emit(ev)
@@ -329,115 +298,27 @@ def _session_key(request: GenerationRequest) -> tuple:
             request.profile, request.quantization)
 
 
-# --- process entry point ---------------------------------------------------------------------------
-
-def _stdin_loop(worker: Worker, stream: TextIO, eof_shuts_down: bool) -> None:
-    try:
-        for line in stream:
-            _handle_line(worker, line.strip())
-    except (OSError, ValueError) as exc:  # stdin closed under us or not readable: no commands, go on
-        log.warning("cannot read commands from stdin: %s", exc)
-    if eof_shuts_down:
-        log.info("stdin closed: shutting down")
-        worker.request_shutdown()
+def previews_for(request: GenerationRequest, every_steps: int) -> int:
+    """Preview interval for this job: the worker's setting, but none when the job's memory profile has
+    previews off (the lowest-memory profiles cannot spare the decode). `auto` follows the worker."""
+    if every_steps <= 0 or request.profile == "auto":
+        return max(every_steps, 0)
+    return every_steps if get_profile(request.profile).previews else 0
 
 
-def _handle_line(worker: Worker, line: str) -> None:
-    if not line:
-        return
-    try:
-        command = json.loads(line)
-        if not isinstance(command, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        worker.emit(event("log", level="error", message=f"unreadable command {line[:80]!r}: {exc}"))
-        return
-    worker.handle_command(command)
+def __getattr__(name: str) -> Any:
+    """The process entry point moved to worker_main; `from stepvideo.worker import main` keeps working."""
+    if name in _ENTRY_POINT:
+        from . import worker_main
+
+        return getattr(worker_main, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def setup_logging(verbose: bool = False, stderr: bool = True) -> None:
-    """Logs to stderr and to <log dir>/worker.log (rotated), never to stdout (that is the event channel)."""
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for old in [h for h in root.handlers if getattr(h, "_stepvideo_worker", False)]:  # called again: replace
-        root.removeHandler(old)
-        old.close()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)] if stderr else []
-    try:
-        log_file = paths.ensure(paths.log_dir()) / "worker.log"
-        handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=3,
-                                                             encoding="utf-8"))
-    except OSError as exc:
-        log.warning("cannot write the worker log file: %s", exc)
-    for handler in handlers:
-        handler.setFormatter(fmt)
-        handler._stepvideo_worker = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-
-
-def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--once", action="store_const", const="once", dest="mode", help="run one job, then exit")
-    group.add_argument("--serve", action="store_const", const="serve", dest="mode",
-                       help="keep waiting for new jobs until a shutdown command, SIGTERM or stdin closing")
-    parser.set_defaults(mode="drain")
-    parser.add_argument("--queue", default=None, help="queue database (default: the app's queue.sqlite3)")
-    parser.add_argument("--checkpoint-every-steps", type=int, default=5, metavar="K")
-    parser.add_argument("--checkpoint-every-seconds", type=float, default=60.0, metavar="S")
-    parser.add_argument("--preview-every-steps", type=int, default=0, metavar="N", help="0: no previews")
-
-
-def build_worker(args: argparse.Namespace, emit: Callable[[dict[str, Any]], None]) -> Worker:
-    for name, value in (("--checkpoint-every-steps", args.checkpoint_every_steps),
-                        ("--preview-every-steps", args.preview_every_steps)):
-        if value < 0 or (name == "--checkpoint-every-steps" and value == 0):
-            raise InvalidRequest(f"{name} {value} is not allowed; it must be a whole number ≥ {0 if 'preview' in name else 1}")
-    if not args.checkpoint_every_seconds > 0:
-        raise InvalidRequest(f"--checkpoint-every-seconds {args.checkpoint_every_seconds} is not allowed; it must be > 0")
-    queue = JobQueue(args.queue) if args.queue else JobQueue()
-    return Worker(queue, emit, mode=args.mode, checkpoint_every_steps=args.checkpoint_every_steps,
-                  checkpoint_every_seconds=args.checkpoint_every_seconds,
-                  preview_every_steps=args.preview_every_steps)
-
-
-def install_signal_handlers(worker: Worker) -> Callable[[], None]:
-    """SIGTERM/SIGINT: stop after the current step with a checkpoint (the desktop escalates to SIGKILL).
-    Returns a function that puts the previous handlers back."""
-    def stop(signum: int, _frame: Any) -> None:
-        if signum == signal.SIGINT and worker.shutdown_requested:
-            raise KeyboardInterrupt  # a second Ctrl-C: leave now; the next worker marks the job interrupted
-        log.info("signal %d: shutting down after the current step", signum)
-        worker.request_shutdown()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stepvideo.worker", description="StepVideo queue worker")
-    add_worker_arguments(parser)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    emit = EventWriter(sys.stdout)
-    try:
-        worker = build_worker(args, emit)
-        install_signal_handlers(worker)
-        worker.run(commands=sys.stdin)
-    except StepVideoError as exc:
-        log.error("%s", exc)
-        sys.stderr.write(f"stepvideo worker: error: {exc}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
+_ENTRY_POINT = ("main", "add_worker_arguments", "build_worker", "setup_logging", "install_signal_handlers",
+                "EventWriter")
 
 if __name__ == "__main__":
+    from stepvideo.worker_main import main
+
     raise SystemExit(main())

@@ -16,7 +16,7 @@ import pytest
 
 from stepvideo import jobs_schema
 from stepvideo.api import GenerationRequest
-from stepvideo.errors import InvalidRequest
+from stepvideo.errors import InvalidRequest, QueueDatabaseError
 from stepvideo.jobs import MAX_CRASHES, JobNotFound, JobQueue, JobStateError
 from stepvideo.worker_lock import WorkerAlreadyRunning, WorkerLock, worker_pid
 
@@ -258,10 +258,11 @@ def test_a_failing_migration_leaves_the_old_version_and_data(tmp_path):
         conn.execute("ALTER TABLE jobs ADD COLUMN extra TEXT")
         raise RuntimeError("disk full")
 
+    current = jobs_schema.schema_version()
     conn = sqlite3.connect(path, isolation_level=None)
     with pytest.raises(RuntimeError):
         jobs_schema.migrate(conn, [*jobs_schema.MIGRATIONS, broken])
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == current
     assert "extra" not in [r[1] for r in conn.execute("PRAGMA table_info(jobs)")]
     conn.close()
 
@@ -269,7 +270,7 @@ def test_a_failing_migration_leaves_the_old_version_and_data(tmp_path):
         conn.execute("ALTER TABLE jobs ADD COLUMN extra TEXT")
 
     conn = sqlite3.connect(path, isolation_level=None)
-    assert jobs_schema.migrate(conn, [*jobs_schema.MIGRATIONS, added]) == 2
+    assert jobs_schema.migrate(conn, [*jobs_schema.MIGRATIONS, added]) == current + 1
     assert conn.execute("SELECT json_extract(request, '$.prompt') FROM jobs").fetchone()[0] == "keep me"
     conn.close()
 
@@ -311,3 +312,87 @@ def test_killing_a_writer_mid_write_loses_nothing(tmp_path):
     assert len(committed) > 3
     assert set(committed) <= set(stored)  # every job a writer saw committed is there
     assert all(json.dumps(stored[i].request) for i in committed)
+
+
+# --- fixes: copies never share an output file; unusable databases are reported, never touched -----------
+
+def test_duplicate_writes_its_own_video(queue, tmp_path):
+    original = queue.add(req("a", output=str(tmp_path / "mine.mp4")))
+    copy = queue.duplicate(original.id, seed=5)
+    assert copy.request["output"] is None and copy.request["seed"] == 5
+    assert queue.get(original.id).request["output"] == str(tmp_path / "mine.mp4")
+    named = queue.duplicate(original.id, output=str(tmp_path / "other.mp4"))  # unless the change names one
+    assert named.request["output"] == str(tmp_path / "other.mp4")
+
+
+def test_retry_of_a_finished_job_starts_clean_and_spares_existing_files(queue, tmp_path):
+    taken, free = tmp_path / "taken.mp4", tmp_path / "free.mp4"
+    a, b = queue.add(req("a", output=str(taken))), queue.add(req("b", output=str(free)))
+    for job in (a, b):
+        queue.claim_next(pid=111)
+        queue.mark_progress(job.id, step=2, steps=4, stage="denoise", seconds_per_step=1.5)
+        queue.mark_failed(job.id, "internal", "boom")
+    queue.preview_dir(a.id).mkdir(parents=True)
+    (queue.preview_dir(a.id) / "preview-0002.png").write_bytes(b"old")
+    taken.write_bytes(b"somebody's video")  # appeared at the job's output path meanwhile
+    retried = queue.retry(a.id)
+    assert retried.status == "queued" and retried.request["output"] is None
+    assert (retried.step, retried.stage, retried.step_at, retried.outputs, retried.result) == (None, None, None, {}, None)
+    assert not queue.preview_dir(a.id).exists() and taken.read_bytes() == b"somebody's video"
+    assert queue.retry(b.id).request["output"] == str(free)  # nothing there: the user's path stays
+
+
+def test_progress_records_when_the_last_step_ended(queue):
+    job = queue.add(req())
+    queue.claim_next()
+    before = time.time()
+    queue.mark_progress(job.id, step=1, steps=4, seconds_per_step=2.5)
+    got = queue.get(job.id)
+    assert got.seconds_per_step == 2.5 and before <= got.step_at <= time.time()
+    assert got.to_dict()["progress"]["seconds_per_step"] == 2.5
+
+
+def test_a_pending_cancel_is_not_turned_into_a_pause(queue):
+    job = queue.add(req())
+    queue.claim_next()
+    queue.cancel(job.id)
+    assert queue.pause(job.id).requested == "cancel"
+
+
+def test_v1_database_is_migrated_keeping_its_jobs(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    jobs_schema.migrate(conn, jobs_schema.MIGRATIONS[:1])  # what the first release wrote
+    conn.execute("INSERT INTO jobs (request, model, status, position, created_at, updated_at)"
+                 " VALUES (?, 'm', 'queued', 1, 0, 0)", (json.dumps(req("old").to_dict()),))
+    conn.close()
+    with JobQueue(path) as q:
+        [job] = q.list()
+        assert job.prompt == "old" and job.step_at is None and job.seconds_per_step is None
+        assert q._conn.execute("PRAGMA user_version").fetchone()[0] == jobs_schema.schema_version()
+
+
+def test_garbage_database_is_reported_in_one_line_and_left_untouched(tmp_path):
+    path = tmp_path / "queue.sqlite3"
+    path.write_bytes(b"not a database at all " * 200)
+    before = path.read_bytes()
+    with pytest.raises(QueueDatabaseError) as info:
+        JobQueue(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "file is not a database" in message
+    assert "queue.sqlite3-wal" in message and "move" in message
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["queue.sqlite3"]
+
+
+def test_corrupt_pages_found_later_are_reported_too(tmp_path):
+    path = tmp_path / "queue.sqlite3"
+    with JobQueue(path) as q:
+        q.add_many([req(f"job {i}") for i in range(200)])
+        page_size = q._conn.execute("PRAGMA page_size").fetchone()[0]
+    with open(path, "r+b") as f:  # the header and schema (page 1) survive; the jobs table's pages do not
+        f.seek(page_size)
+        f.write(b"\xff" * page_size * 3)
+    before = path.read_bytes()
+    with JobQueue(path) as q, pytest.raises(QueueDatabaseError, match="malformed.*StepVideo leaves it untouched"):
+        q.list()
+    assert path.read_bytes() == before

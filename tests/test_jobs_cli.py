@@ -117,3 +117,21 @@ def test_run_once_then_drain_with_the_fake_engine(sandbox, capsys, monkeypatch):
     assert any(e["type"] == "log" and "unreadable command" in e["message"] for e in events)
     assert [e["job_id"] for e in events if e["type"] == "job_done"] == [2, 3]
     assert [j["status"] for j in json.loads(run(capsys, "list", "--json")[1])] == ["done"] * 3
+
+
+def test_corrupt_queue_database_is_one_line_and_kept(sandbox, capsys, tmp_path):
+    db = tmp_path / "queue.sqlite3"
+    db.write_bytes(b"\x00garbage" * 512)
+    for argv in (("list",), ("add", "-p", "a fox", *TINY), ("run", "--once")):
+        code, out, err = run(capsys, "--queue", str(db), *argv)
+        assert code == 1 and out == "" and err.count("\n") == 1, (argv, err)
+        assert f"the queue database {db} cannot be used" in err and "move" in err
+    assert db.read_bytes() == b"\x00garbage" * 512
+
+
+def test_cancel_wait_and_grace_options(sandbox, capsys):
+    run(capsys, "add", "-p", "a fox", *TINY)
+    code, out, _ = run(capsys, "cancel", "1", "--wait")
+    assert code == 0 and out.strip() == "job 1: cancelled"  # not running: no waiting needed
+    code, out, err = run(capsys, "pause", "1", "--grace", "-3")
+    assert code == 2 and "--grace -3.0 is not allowed" in err

@@ -116,8 +116,8 @@ def test_commands_pause_resume_cancel_and_sigterm(queue):
                            env={"FAKE_STEP_SECONDS": "0.05"})
     worker.wait_for(lambda e: e["type"] == "step" and e["job_id"] == job.id)
     worker.send({"cmd": "pause"})
-    paused = worker.wait_for(lambda e: e["type"] == "job_failed" and e["job_id"] == job.id)
-    assert paused["kind"] == "paused"
+    paused = worker.wait_for(lambda e: e["type"] in ("job_paused", "job_failed") and e["job_id"] == job.id)
+    assert paused["type"] == "job_paused" and paused["message"].startswith("paused at step")
     got = queue.get(job.id)
     assert got.status == "paused" and got.checkpoint_step == paused["step"] >= 1
     assert queue.checkpoints(job.id).exists()
@@ -135,8 +135,8 @@ def test_commands_pause_resume_cancel_and_sigterm(queue):
     worker.send({"cmd": "bogus"})
     assert "unknown command" in worker.wait_for(lambda e: e["type"] == "log" and e.get("level") == "error")["message"]
     worker.proc.send_signal(signal.SIGTERM)  # shut down after the current step, with a checkpoint
-    stopped = worker.wait_for(lambda e: e["type"] == "job_failed" and e["job_id"] == job.id)
-    assert stopped["kind"] == "interrupted"
+    stopped = worker.wait_for(lambda e: e["type"] in ("job_interrupted", "job_failed") and e["job_id"] == job.id)
+    assert stopped["type"] == "job_interrupted" and "shut down" in stopped["message"]
     assert worker.finish() == 0
     got = queue.get(job.id)
     assert got.status == "interrupted" and got.checkpoint_step == stopped["step"] > paused["step"]
@@ -215,3 +215,44 @@ def test_session_is_reused_per_model_and_profile_and_freed_on_change(queue):
     session = fake.SESSIONS[0]
     assert session.jobs == 3
     assert session.drops == 2  # once when the profile changed, once when the worker stopped
+
+
+def test_previews_follow_the_jobs_memory_profile(queue):
+    import worker_engine_fake as fake
+
+    from stepvideo.memory.profiles import PROFILES
+    from stepvideo.worker import previews_for
+
+    seen: dict[str, int] = {}
+
+    class Recording:
+        RunControl, EngineSession = fake.RunControl, fake.EngineSession
+
+        @staticmethod
+        def generate(request, on_event=None, should_cancel=None, *, control=None, session=None):
+            seen[request.prompt] = control.preview_every_steps
+            return fake.generate(request, on_event, should_cancel, control=control, session=session)
+
+    names = ("auto", *PROFILES)
+    for name in names:
+        queue.add(req(name, steps=1, profile=name))
+    Worker(queue, lambda e: None, engine=Recording, preview_every_steps=3).run()
+    assert seen == {"auto": 3} | {name: 3 if PROFILES[name].previews else 0 for name in PROFILES}
+    assert seen["low-ram"] == 0  # the lowest-memory profile never spends memory on previews
+    assert previews_for(req(profile="resident"), 0) == previews_for(req(profile="auto"), 0) == 0
+
+
+def test_entry_point_moved_but_old_imports_work():
+    from stepvideo import worker, worker_main
+
+    assert worker.main is worker_main.main and worker.add_worker_arguments is worker_main.add_worker_arguments
+    with pytest.raises(AttributeError):
+        worker.no_such_thing  # noqa: B018
+
+
+def test_protocol_doc_covers_every_event_and_command():
+    import re
+
+    text = (ROOT / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `(\w+)` +\|", text, flags=re.MULTILINE))  # first cell of each table row
+    assert rows == {*EVENT_TYPES, "cancel", "pause", "resume", "shutdown", "wake"}

@@ -7,7 +7,9 @@ import json
 import sys
 from typing import Any
 
+from ..job_states import STOP_ACTIONS
 from ..jobs import Job, JobQueue
+from ..worker_supervisor import DEFAULT_GRACE_S, check_grace, stop_job
 from ._request_args import add_request_arguments, request_from_args
 
 
@@ -44,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            ("remove", "delete a job that is not running (its videos stay)")):
         p = verbs.add_parser(name, help=helptext)
         p.add_argument("job_ids", type=int, nargs="+", metavar="JOB_ID")
+        if name in STOP_ACTIONS:
+            p.add_argument("--wait", action="store_true",
+                           help="wait until a running job stopped; kill a worker that does not answer in time")
+            p.add_argument("--grace", type=float, default=None, metavar="SECONDS",
+                           help=f"with --wait (implied): how long past the current step to wait before killing "
+                                f"the worker (default {DEFAULT_GRACE_S:g})")
         p.set_defaults(handler=_action, action=name)
 
     move = verbs.add_parser("move", help="move a job to a place in the queue (0 = first)")
@@ -57,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dup.set_defaults(handler=_duplicate)
 
     run = verbs.add_parser("run", help="run queued jobs in this terminal (until the queue is empty)")
-    from ..worker import add_worker_arguments
+    from ..worker_main import add_worker_arguments
 
     add_worker_arguments(run)
     run.add_argument("--json-events", action="store_true", help="print protocol events (JSON lines) on stdout")
@@ -126,8 +134,14 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _action(args: argparse.Namespace) -> int:
+    wait = getattr(args, "wait", False) or getattr(args, "grace", None) is not None
+    if wait:
+        grace = check_grace(DEFAULT_GRACE_S if args.grace is None else args.grace)
     with _open(args) as queue:
         for job_id in args.job_ids:
+            if wait:
+                print(stop_job(queue, job_id, args.action, grace_s=grace).message, flush=True)
+                continue
             result = getattr(queue, args.action)(job_id)
             if args.action == "remove":
                 print(f"removed job {job_id}")
@@ -169,12 +183,14 @@ def _human_event(ev: dict[str, Any]) -> None:
         print(f"job {job}: done → {ev.get('video_path')}", flush=True)
     elif kind == "job_failed":
         print(f"job {job}: {ev.get('kind')}: {ev.get('message')}", flush=True)
+    elif kind in ("job_paused", "job_interrupted"):
+        print(f"job {job}: {kind[4:]} at step {ev.get('step')}: {ev.get('message')}", flush=True)
     elif kind == "log" and ev.get("level") in ("warning", "error"):
         print(f"{ev.get('level')}: {ev.get('message')}", flush=True)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..worker import EventWriter, build_worker, install_signal_handlers, setup_logging
+    from ..worker_main import EventWriter, build_worker, install_signal_handlers, run_worker, setup_logging
 
     setup_logging(getattr(args, "verbose", False), stderr=False)  # main() already logs to stderr
     args.queue = args.queue or args.queue_db
@@ -182,7 +198,7 @@ def _run(args: argparse.Namespace) -> int:
     worker = build_worker(args, emit)
     restore_signals = install_signal_handlers(worker)
     try:
-        ran = worker.run(commands=sys.stdin if args.json_events else None)
+        ran = run_worker(worker, sys.stdin if args.json_events else None)
         if not args.json_events:
             counts = worker.queue.counts()
             print(f"ran {ran} job(s); {counts['queued'] + counts['interrupted']} waiting, {counts['failed']} failed")

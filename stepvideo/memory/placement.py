@@ -15,7 +15,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..weights import assign_tensors, compare_keys, expected_tensors, file_tensor_shapes, iter_safetensors, shard_map
+from ..weights import (
+    assign_tensors,
+    compare_keys,
+    expected_tensors,
+    file_tensor_shapes,
+    iter_safetensors,
+    shard_map,
+)
 from . import quantize
 from .offload import BlockStreamer, move
 from .profiles import Profile
