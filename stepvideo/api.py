@@ -19,6 +19,7 @@ from .presets import (
     PRESETS,
     SPATIAL_FACTOR,
 )
+from .strict_fields import from_known_fields
 
 PROTOCOL_VERSION = 1
 PROFILES = ("auto", "resident", "balanced", "low-vram", "low-ram")
@@ -78,11 +79,7 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidRequest(f"unknown request field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        return cls(**data)
+        return from_known_fields(cls, data, InvalidRequest, "request")
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, InvalidRequest
+from ..strict_fields import from_known_fields
 
 PROFILE_NAMES = ("resident", "balanced", "low-vram", "low-ram")
 OFFLOAD_MODES = ("none", "pinned", "mmap")
@@ -70,11 +71,7 @@ class Profile:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown profile field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        return cls(**data)
+        return from_known_fields(cls, data, ConfigError, "profile")
 
     def replace(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)
