@@ -102,7 +102,8 @@ def run_profile(name: str, size: tuple[int, int, int], blocks: int, steps: int, 
     else:
         n_fixed = min(resident - 1, blocks)
         fixed = {i: states.pop(i) for i in range(n_fixed)}
-        streamer = BlockStreamer(model.transformer_blocks, "cuda", resident, PinnedStore(states, pin=True), fixed)
+        pinned = PinnedStore(((i, states.pop(i)) for i in list(states)), pin=True)
+        streamer = BlockStreamer(model.transformer_blocks, "cuda", resident, pinned, fixed)
     streamer.attach()
     x = inputs(*size)
     torch.cuda.synchronize()

@@ -143,3 +143,24 @@ def test_on_device_turn_and_drop():
     assert all(p.is_meta for p in model.parameters())
     to_meta(model)  # idempotent
 
+
+
+def test_pinned_store_holds_one_source_block_at_a_time():
+    """Building the host store must not keep every source block alive until the end (two copies of
+    a 29 GB model in host RAM at the peak)."""
+    import weakref
+
+    from stepvideo.memory.offload import PinnedStore
+
+    refs = []
+
+    def sources():
+        for i in range(4):
+            assert all(r() is None for r in refs), "an earlier source block is still alive"
+            t = torch.randn(8)
+            refs.append(weakref.ref(t))
+            yield i, {"w": t}
+            del t
+
+    store = PinnedStore(sources(), pin=False)
+    assert sorted(store.states) == [0, 1, 2, 3]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -59,14 +59,19 @@ def block_state(block: nn.Module) -> dict[str, torch.Tensor]:
 class PinnedStore:
     """Every streamed block's tensors in host memory (pinned when CUDA is the target)."""
 
-    def __init__(self, states: dict[int, dict[str, torch.Tensor]], pin: bool) -> None:
+    def __init__(self, states: Iterable[tuple[int, dict[str, torch.Tensor]]], pin: bool) -> None:
         def host(t: torch.Tensor) -> torch.Tensor:
             # Own the memory: memory-mapped file views are unaligned and would pin page by page.
             if pin:
                 return t if t.is_pinned() else t.pin_memory()
             return t.clone()
 
-        self.states = {i: {k: host(v) for k, v in s.items()} for i, s in states.items()}
+        # One block at a time, dropping each source as soon as its copy exists: pinning every block
+        # first and freeing afterwards would hold two copies of the model in host RAM at the peak.
+        self.states = {}
+        for i, source in states:
+            self.states[i] = {k: host(v) for k, v in source.items()}
+            del source
         self.host_bytes = sum(v.numel() * v.element_size() for s in self.states.values() for v in s.values())
 
     def fetch(self, index: int) -> dict[str, torch.Tensor]:
@@ -197,7 +202,8 @@ class BlockStreamer:
         for b in blocks:
             to_meta(b)
         fixed = {i: states.pop(i) for i in range(n_fixed)}
-        return cls(blocks, device, resident_blocks, PinnedStore(states, pin=_on_cuda(device)), fixed)
+        streamed = ((i, states.pop(i)) for i in list(states))
+        return cls(blocks, device, resident_blocks, PinnedStore(streamed, pin=_on_cuda(device)), fixed)
 
     @classmethod
     def from_files(
@@ -223,7 +229,7 @@ class BlockStreamer:
         fixed = {i: _read(per_block.pop(i)) for i in range(n_fixed)}
         if mode == "pinned":
             store: PinnedStore | MmapRingStore = PinnedStore(
-                {i: _read(k) for i, k in per_block.items()}, pin=_on_cuda(device))
+                ((i, _read(k)) for i, k in per_block.items()), pin=_on_cuda(device))
         elif mode == "mmap":
             store = MmapRingStore(per_block, pin=_on_cuda(device))
         else:
