@@ -24,7 +24,7 @@ from ..weights import (
     shard_map,
 )
 from . import quantize
-from .offload import BlockStreamer, move
+from .offload import BlockStreamer
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,16 @@ def place(
                                             settings.resident_blocks, mode="mmap").attach()
         return Placed(module, streamer, qtype)
 
+    # Whole components load file by file straight onto the device (host RAM stays near one tensor);
+    # streamed ones load onto the host, where their blocks will live.
+    target = "cpu" if settings.streams else device
     if qtype != "none":
-        module = quantize.load_cache(build_meta(), directory, "cpu")  # a fresh meta model: load_cache swaps the Linears
+        module = quantize.load_cache(build_meta(), directory, target)  # a fresh meta model: load_cache swaps the Linears
     else:
-        module = assign_tensors(module, iter_safetensors(files), dtype=dtype, device="cpu")
+        module = assign_tensors(module, iter_safetensors(files), dtype=dtype, device=target)
     module.eval()
-    if settings.streams:
-        _move_all_but_blocks(module, spec.blocks_path, device)
-        streamer = BlockStreamer.from_modules(_blocks(module, spec.blocks_path), device,
-                                              settings.resident_blocks).attach()
-        return Placed(module, streamer, qtype)
-    return Placed(move(module, device), None, qtype)
+    if not settings.streams:
+        return Placed(module, None, qtype)
+    _move_all_but_blocks(module, spec.blocks_path, device)
+    streamer = BlockStreamer.from_modules(_blocks(module, spec.blocks_path), device, settings.resident_blocks).attach()
+    return Placed(module, streamer, qtype)
