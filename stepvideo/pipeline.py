@@ -103,10 +103,10 @@ def generate(
     cancelled = should_cancel or (lambda: False)
 
     roots = resolve_roots(request)
-    check_model_files(roots)
+    weight_files = check_model_files(roots)
     wanted_output = Path(request.output).expanduser() if request.output else default_output_path(request)
     check_output_folder(wanted_output)
-    settings, memory_plan = settings_for(request, device)
+    settings, memory_plan = settings_for(request, device, weight_files)
     profile_key = (settings.name, settings.quantization, settings.resident_blocks)
     llm_key = ("step_llm", str(roots.base), profile_key)
     clip_key = ("clip", str(roots.base))

@@ -18,8 +18,9 @@ def _shards(root: Path, index: str) -> list[Path]:
     return sorted(set(shard_map(index_path.parent, index_path.name).values()))
 
 
-def check_model_files(roots: ModelRoots) -> None:
-    """Raise WeightsNotFound naming a missing file, or WeightsMismatch naming a truncated one."""
+def check_model_files(roots: ModelRoots) -> list[Path]:
+    """Raise WeightsNotFound naming a missing file, or WeightsMismatch naming a truncated one; return
+    the weight files."""
     for root, files, what in (
         (roots.transformer, layout.TRANSFORMER_FILES, "the transformer"),
         (roots.base, layout.ENCODER_FILES + layout.VAE_FILES, "the text encoders and VAE"),
@@ -29,6 +30,7 @@ def check_model_files(roots: ModelRoots) -> None:
     files.append(roots.base / layout.VAE_WEIGHTS)
     for path in files:
         read_safetensors_header(path)  # raises WeightsMismatch when truncated
+    return files
 
 
 def check_output_folder(video: Path) -> None:

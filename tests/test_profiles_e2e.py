@@ -95,3 +95,16 @@ def test_quantized_cache_round_trip_is_reused(tiny_model, sandbox):
     assert (directory / "manifest.json").stat().st_mtime_ns == stamp and again.qtype == "qint8"
     assert again.streamer is not None and again.streamer.n_fixed == 0
     again.close()
+
+
+def test_a_model_too_big_for_cpu_ram_is_refused_before_loading(tiny_model, sandbox, monkeypatch):
+    from stepvideo.errors import OutOfMemory
+    from stepvideo.memory import choose
+
+    monkeypatch.setattr(choose, "detect_ram_bytes", lambda: 1 << 20)  # pretend 1 MiB is available
+    request = GenerationRequest(prompt="x", model=str(tiny_model), height=64, width=96, frames=17, steps=1,
+                                output=str(sandbox / "x.mp4"))
+    with pytest.raises(OutOfMemory, match="no CUDA GPU found") as caught:
+        generate(request, session=EngineSession("cpu"))
+    assert "\n" not in str(caught.value)
+    assert not (sandbox / "x.mp4").exists()
