@@ -11,6 +11,7 @@ Our own additions stay out of the way of huggingface_hub: a resumable partial is
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -19,9 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HubError
+from .hub_safety import (
+    COMMIT_RE,
+    UnsafeHubData,
+    check_commit,
+    check_name,
+    check_oid,
+    check_repo_path,
+    check_sha256,
+    check_size,
+    join_inside,
+)
+
+log = logging.getLogger(__name__)
 
 MODELS_DIR_ENV = "STEPVIDEO_MODELS_DIR"
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 PARTIAL_SUFFIX = ".incomplete"
 TREE_FORMAT_VERSION = 1  # huggingface_hub's trees/<sha>.json format
@@ -90,23 +103,28 @@ class RepoCache:
     def state_dir(self) -> Path:
         return self.folder / ".stepvideo"
 
+    # Names joined onto folders here come from the hub (etags, commits): each must be one plain segment.
     def blob(self, etag: str) -> Path:
-        return self.blobs / etag
+        return self.blobs / check_name(etag, "blob name")
 
     def partial(self, etag: str) -> Path:
-        return self.blobs / (etag + PARTIAL_SUFFIX)
+        return self.blobs / (check_name(etag, "blob name") + PARTIAL_SUFFIX)
 
     def lock(self, etag: str) -> Path:
-        return self.root / ".locks" / repo_folder_name(self.repo_id) / f"{etag}.lock"
+        return self.root / ".locks" / repo_folder_name(self.repo_id) / f"{check_name(etag, 'blob name')}.lock"
 
     def snapshot(self, commit: str) -> Path:
-        return self.snapshots / commit
+        return self.snapshots / check_commit(commit)
 
     def tree_file(self, commit: str) -> Path:
-        return self.folder / "trees" / f"{commit}.json"
+        return self.folder / "trees" / f"{check_commit(commit)}.json"
 
     def manifest_file(self, commit: str) -> Path:
-        return self.state_dir / "versions" / f"{commit}.json"
+        return self.state_dir / "versions" / f"{check_commit(commit)}.json"
+
+    def ref_file(self, name: str) -> Path:
+        """refs/<name>; a ref name may have folders (refs/pr/1) but must stay inside refs/."""
+        return join_inside(self.refs, name, "revision")
 
     @property
     def verified_file(self) -> Path:
@@ -114,15 +132,14 @@ class RepoCache:
 
     # --- refs ------------------------------------------------------------------------------
     def read_ref(self, name: str) -> str | None:
-        path = self.refs / name
         try:
-            value = path.read_text().strip()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            value = self.ref_file(name).read_text().strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, UnsafeHubData):
             return None
         return value if is_commit(value) else None
 
     def write_ref(self, name: str, commit: str) -> None:
-        write_atomic(self.refs / name, commit.encode())
+        write_atomic(self.ref_file(name), check_commit(commit).encode())
 
     def all_refs(self) -> dict[str, str]:
         """ref name (e.g. main, v1.0, refs/pr/1) → commit."""
@@ -158,7 +175,13 @@ class RepoCache:
         if not isinstance(data, dict) or data.get("format_version") != TREE_FORMAT_VERSION:
             return None
         files = data.get("files")
-        return files if isinstance(files, dict) else None
+        if not isinstance(files, dict):
+            return None
+        problem = tree_problem(files)
+        if problem:  # written from a rogue hub's answer (or tampered with): as if absent
+            log.warning("ignoring %s: %s", self.tree_file(commit), problem)
+            return None
+        return files
 
     def write_tree(self, commit: str, files: dict[str, dict[str, Any]]) -> None:
         payload = {"format_version": TREE_FORMAT_VERSION, "files": files}
@@ -177,6 +200,22 @@ class RepoCache:
 
     def write_verified(self, records: dict[str, dict[str, Any]]) -> None:
         write_atomic(self.verified_file, json.dumps(records, indent=1, sort_keys=True).encode())
+
+
+def tree_problem(files: dict[str, Any]) -> str | None:
+    """Why a trees/<sha>.json listing cannot be trusted for paths and blob names (None if it can)."""
+    try:
+        for path, entry in files.items():
+            check_repo_path(path)
+            if not isinstance(entry, dict):
+                raise UnsafeHubData(f"entry {path!r} is not an object")
+            check_size(entry.get("size"), path)
+            check_oid(entry.get("blob_id"), path)
+            if entry.get("lfs_sha256") is not None:
+                check_sha256(entry["lfs_sha256"], path)
+    except UnsafeHubData as exc:
+        return str(exc)
+    return None
 
 
 def read_json(path: Path) -> Any:
@@ -205,10 +244,16 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def link_snapshot_file(repo: RepoCache, commit: str, path: str, etag: str) -> Path:
-    """snapshots/<commit>/<path> → ../../blobs/<etag> as a relative symlink (replaced atomically)."""
-    pointer = repo.snapshot(commit) / path
+    """snapshots/<commit>/<path> → ../../blobs/<etag> as a relative symlink (replaced atomically).
+
+    `path` and `etag` come from the hub: the link must land inside the snapshot folder (no .., no
+    absolute path, no symlinked folder leading out) and point at a blob named by one plain segment.
+    """
+    snapshot = repo.snapshot(commit)
+    pointer = join_inside(snapshot, path)
+    blob = repo.blob(etag)
     pointer.parent.mkdir(parents=True, exist_ok=True)
-    target = os.path.relpath(repo.blob(etag), pointer.parent)
+    target = os.path.relpath(blob, pointer.parent)
     if pointer.is_symlink() and os.readlink(pointer) == target:
         return pointer
     tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}.link")

@@ -43,8 +43,25 @@ def _version_blobs(repo: RepoCache, commit: str) -> set[str]:
     return names
 
 
-def delete_version(model: str, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None) -> DeleteReport:
-    """Remove one version: its snapshot, refs, and the blobs (and partials) no other version uses."""
+def dependents(root: Path, repo_id: str, commit: str) -> list[tuple[str, str]]:
+    """(repo, commit) of every installed version whose manifest borrows its text encoders and VAE
+    from `repo_id @ commit` (a turbo download names the base version in `components_from`)."""
+    out = []
+    for other in cached_repos(root):
+        for c in other.commits():
+            source = (other.read_manifest(c) or {}).get("components_from")
+            if isinstance(source, dict) and source.get("repo") == repo_id and source.get("commit") == commit:
+                out.append((other.repo_id, c))
+    return out
+
+
+def delete_version(model: str, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
+                   force: bool = False) -> DeleteReport:
+    """Remove one version: its snapshot, refs, and the blobs (and partials) no other version uses.
+
+    Refuses (one line) when another installed version borrows its components, e.g. the base version a
+    turbo download uses for its text encoders and VAE; `force` deletes anyway (turbo then lists as
+    partial until the base is downloaded again)."""
     from filelock import FileLock, Timeout
 
     repo_id = check_repo_id(canonical_model(model))
@@ -52,6 +69,13 @@ def delete_version(model: str, revision: str | None = None, *, cache_dir: str | 
     if not repo.folder.is_dir():
         raise WeightsNotFound(f"model {repo_id} is not downloaded in {repo.root}")
     commit = resolve_cached_commit(repo, revision)
+    users = dependents(repo.root, repo_id, commit)
+    if users and not force:
+        named = ", ".join(f"{r} @ {c[:10]}" for r, c in users)
+        raise HubError(
+            f"{named} uses the text encoders and VAE of {repo_id} @ {commit[:10]}; delete "
+            f"{'it' if len(users) == 1 else 'them'} first, or add --force to delete anyway (it stops working)"
+        )
     others = [c for c in repo.commits() if c != commit]
     kept = set().union(*(_version_blobs(repo, c) for c in others)) if others else set()
     unique = _version_blobs(repo, commit) - kept
@@ -115,6 +139,8 @@ def clean(cache_dir: str | os.PathLike | None = None, *, include_resumable: bool
         candidates = list(repo.blobs.glob("*" + PARTIAL_SUFFIX)) if repo.blobs.is_dir() else []
         for path in candidates:
             etag = path.name.split(".", 1)[0]
+            if not etag:
+                continue  # not a blob's partial (".incomplete" alone): not ours to judge
             ours = path.name == etag + PARTIAL_SUFFIX
             if ours and etag in wanted and not include_resumable:
                 kept += 1

@@ -12,12 +12,13 @@ from .hub_cache import (
     RepoCache,
     cache_root,
     check_repo_id,
+    is_commit,
     repo_id_from_folder,
     snapshot_blob,
 )
 from .hub_progress import Progress
 from .hub_remote import HubUnreachable, RemoteFile, fetch_refs, fetch_version, is_offline
-from .hub_resolve import canonical_model
+from .hub_resolve import COMPONENT_FILES, canonical_model
 from .hub_select import select
 from .hub_transfer import expected_digest, hash_file
 from .hub_verified import is_verified_ok, record_results
@@ -42,6 +43,8 @@ class InstalledVersion:
     components_from: dict[str, str] | None
     update_available: bool | None  # a ref of this version now points elsewhere on the hub
     components_only: bool  # only the encoders/tokenizers/VAE a turbo download borrowed (no transformer)
+    # turbo: files the engine needs from the borrowed base version that are gone ("repo@commit10:path")
+    components_missing: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -188,9 +191,11 @@ def _version_status(repo, commit, tree, source, refs, records, update) -> Instal
     for path, entry in present.items():  # files outside the expected set still take space
         if path not in expected and entry.exists():
             blobs[snapshot_blob(entry)] = entry.stat().st_size
+    borrowed = (manifest or {}).get("components_from")
+    components_missing = _components_missing(repo.root, borrowed) if borrowed else ()
     if corrupt:
         status = "corrupt"
-    elif missing:
+    elif missing or components_missing:
         status = "partial"
     elif not tree and not manifest:
         status = "unknown"
@@ -201,8 +206,19 @@ def _version_status(repo, commit, tree, source, refs, records, update) -> Instal
         repo.repo_id, commit, refs, tuple((manifest or {}).get("requested", ())), snapshot,
         sum(blobs.values()) + partial_bytes, bytes_expected, len(expected), len(expected) - len(missing),
         status, tuple(missing), tuple(corrupt), partial_bytes, source, (manifest or {}).get("components_from"), update,
-        bool((manifest or {}).get("components_only", False)),
+        bool((manifest or {}).get("components_only", False)), components_missing,
     )
+
+
+def _components_missing(root: Path, source: object) -> tuple[str, ...]:
+    """What a transformer-only version lacks of the base version it borrows from (recorded at
+    download time): the files the engine loads from there, each as repo@commit10:path."""
+    if not isinstance(source, dict) or not isinstance(source.get("repo"), str) or not is_commit(source.get("commit")):
+        return ("(no valid base version recorded)",)
+    base = RepoCache(root, source["repo"])
+    label = f"{source['repo']}@{source['commit'][:10]}"
+    snapshot = base.snapshot(source["commit"])
+    return tuple(f"{label}:{rel}" for rel in COMPONENT_FILES if not (snapshot / rel).is_file())
 
 
 # --- verify -----------------------------------------------------------------------------------

@@ -14,6 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import HubError
+from .hub_safety import (
+    UnsafeHubData,
+    check_commit,
+    check_oid,
+    check_repo_path,
+    check_sha256,
+    check_size,
+    shown,
+)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 # huggingface_hub reads this once, at its import (which happens lazily, below this module).
@@ -48,6 +57,15 @@ class RemoteFile:
     size: int
     oid: str  # git blob sha1 (for LFS files: of the pointer)
     sha256: str | None  # the LFS object id; None for plain git files
+
+    def __post_init__(self) -> None:
+        # Every field becomes part of a path in the cache (snapshots/<commit>/<path>, blobs/<etag>),
+        # and all of them come from the server: refuse anything that is not plainly a path or a hash.
+        check_repo_path(self.path)
+        check_size(self.size, self.path)
+        check_oid(self.oid, self.path)
+        if self.sha256 is not None:
+            check_sha256(self.sha256, self.path)
 
     @property
     def etag(self) -> str:
@@ -120,16 +138,32 @@ def fetch_version(repo_id: str, revision: str | None = None) -> RemoteVersion:
     from huggingface_hub.hf_api import RepoFile
 
     revision = revision or "main"
+    # A branch or tag name becomes refs/<name> in the cache; git's own rules already forbid .. and backslashes.
+    try:
+        check_repo_path(revision, "revision")
+    except UnsafeHubData as exc:
+        raise UnsafeHubData(f"{exc}; give a branch, tag or commit") from None
     with hub_errors(repo_id, revision):
         api = _api()
         commit = api.model_info(repo_id, revision=revision).sha
         if not commit:
             raise HubError(f"the hub at {endpoint()} gave no commit for {repo_id}@{revision}")
-        files = []
-        for item in api.list_repo_tree(repo_id, revision=commit, recursive=True):
-            if isinstance(item, RepoFile):
-                sha256 = item.lfs.sha256 if item.lfs else None
-                files.append(RemoteFile(item.path, int(item.size), item.blob_id, sha256))
+        try:
+            check_commit(commit)
+            files = []
+            for item in api.list_repo_tree(repo_id, revision=commit, recursive=True):
+                if isinstance(item, RepoFile):
+                    sha256 = item.lfs.sha256 if item.lfs else None
+                    files.append(RemoteFile(item.path, item.size, item.blob_id, sha256))
+        except UnsafeHubData as exc:
+            raise UnsafeHubData(
+                f"refusing {repo_id}@{revision} from the hub at {endpoint()}: {exc} (nothing was written)"
+            ) from None
+    paths = [f.path for f in files]
+    if len(set(paths)) != len(paths):
+        dup = next(p for p in paths if paths.count(p) > 1)
+        raise UnsafeHubData(f"refusing {repo_id}@{revision} from the hub at {endpoint()}: file path {shown(dup)} is"
+                            " listed twice (nothing was written)")
     return RemoteVersion(repo_id, revision, commit, tuple(sorted(files, key=lambda f: f.path)))
 
 

@@ -6,6 +6,8 @@ import fnmatch
 from collections.abc import Iterable
 from typing import TypeVar
 
+from .hub_safety import path_problem
+
 # What the engine reads: configs, tokenizers, safetensors weights and the CLIP text encoder, which is
 # published only as a (weights_only-loadable) pytorch_model.bin. README, images and docs are skipped.
 DEFAULT_PATTERNS = (
@@ -28,6 +30,11 @@ T = TypeVar("T")
 
 
 def wanted(path: str, include_lib: bool = False) -> bool:
+    # `*` spans `/` here, so "*tokenizer*/*" would match "tokenizer/../../x": a path that is not plain
+    # is never wanted (RemoteFile already refuses such a listing with a one-line error; this is the
+    # second lock on the same door).
+    if path_problem(path):
+        return False
     if any(fnmatch.fnmatchcase(path, p) for p in SKIPPED):
         return False
     patterns = DEFAULT_PATTERNS + (LIB_PATTERNS if include_lib else ())

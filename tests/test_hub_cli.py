@@ -182,3 +182,31 @@ def test_clean_reports_what_it_freed(installed, capsys):
     rc, out, _ = run(capsys, "models", "clean", "--cache-dir", str(installed))
     assert rc == 0 and "freed 2.0 KB" in out
     assert_intact(installed)
+
+
+def test_deleting_the_base_that_turbo_borrows_is_refused_unless_forced(stepvideo_hub, tmp_path, capsys):
+    cache = str(tmp_path)
+    hub.download("turbo", cache_dir=cache)  # takes the base repo's text encoders and VAE (main)
+    turbo = stepvideo_hub.turbo
+    rc, _, err = run(capsys, "models", "delete", "base", "--cache-dir", cache)
+    line = one_line_error(err)
+    assert rc == 1 and f"stepfun-ai/stepvideo-t2v-turbo @ {turbo[:10]} uses the text encoders and VAE" in line
+    assert "--force" in line
+    assert hub.verify("turbo", cache_dir=cache).ok  # nothing was touched
+    hub.resolve_model_roots("turbo", cache_dir=cache)
+
+    rc, out, _ = run(capsys, "models", "delete", "base", "--force", "--cache-dir", cache)
+    assert rc == 0 and "freed" in out
+    rc, out, _ = run(capsys, "models", "list", "--json", "--offline", "--cache-dir", cache)
+    [version] = json.loads(out)["versions"]
+    assert version["repo_id"] == hub.TURBO_REPO and version["status"] == "partial"
+    assert f"{BASE}@{stepvideo_hub.v2[:10]}:{layout.VAE_WEIGHTS}" in version["components_missing"]
+    assert version["missing"] == []  # its own files are all there: only the borrowed ones are gone
+    rc, out, _ = run(capsys, "models", "list", "--offline", "--cache-dir", cache)
+    assert "partial" in out and "models download stepfun-ai/stepvideo-t2v-turbo" in out
+
+    # Downloading turbo again brings the components back; deleting turbo first needs no --force.
+    hub.download("turbo", cache_dir=cache)
+    assert [v.status for v in hub.list_installed(cache, online=False)] == ["complete", "complete"]
+    assert run(capsys, "models", "delete", "turbo", "--cache-dir", cache)[0] == 0
+    assert run(capsys, "models", "delete", "base", "--cache-dir", cache)[0] == 0

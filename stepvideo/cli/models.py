@@ -51,6 +51,8 @@ def register(subparsers) -> None:
 
     p = verbs.add_parser("delete", parents=[common], help="delete a version (frees blobs no other version uses)")
     _model_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="delete even when another version (turbo) uses its text encoders and VAE")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_delete)
 
@@ -102,6 +104,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             line += f" ({len(v.missing)} missing)"
         if v.corrupt:
             line += f" (corrupt: {', '.join(v.corrupt[:3])})"
+        if v.components_missing:
+            base = v.components_missing[0].split(":", 1)[0]
+            line += f" (text encoders/VAE from {base} are gone; run: stepvideo models download {v.repo_id})"
         if v.components_only:
             line += " (text encoders + VAE only, for turbo)"
         if v.update_available:
@@ -196,7 +201,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from .. import hub
 
-    report = hub.delete_version(args.model, args.revision, cache_dir=args.cache_dir)
+    report = hub.delete_version(args.model, args.revision, cache_dir=args.cache_dir, force=args.force)
     if args.json:
         _print_json({"repo": report.repo_id, "commit": report.commit, "refs_removed": list(report.refs_removed),
                      "freed_bytes": report.freed_bytes})
