@@ -1,7 +1,8 @@
 """Composition root: `stepvideo-desktop` builds the QApplication, settings, clients and the main window.
 
 `--screenshot PATH [--page NAME]` renders one page offscreen at 1280×800 to a PNG and exits (no worker
-is started), for docs and for checking the look without a display.
+is started), for docs and for checking the look without a display. FILE arguments (the desktop entry's
+%F: an mp4 opened from a file manager) load the settings of a video made by the app into Create.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import logging.handlers
 import os
 import sys
+from pathlib import Path
 
 from stepvideo import paths
 
@@ -27,22 +29,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--page", choices=PAGE_KEYS, default="composer", help="the page to show (default: composer)")
     parser.add_argument("--theme", choices=("system", "light", "dark"), help="override the theme setting")
     parser.add_argument("--no-worker", action="store_true", help="do not start the engine worker")
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="an mp4 made by StepVideo: its settings are loaded into Create")
     return parser.parse_args(argv)
 
 
-def setup_logging() -> None:
-    """Tracebacks go to a rotating file under the log dir; the user sees messages in words."""
+LOG_NAME = "desktop.log"
+
+
+def setup_logging() -> Path | None:
+    """Tracebacks go to a rotating file under the log dir (returned); the user sees messages in words."""
     root = logging.getLogger()
-    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
-        return
+    for handler in root.handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler):
+            return Path(handler.baseFilename)
+    log_file: Path | None = None
     try:
-        handler = logging.handlers.RotatingFileHandler(
-            paths.ensure(paths.log_dir()) / "desktop.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        log_file = paths.ensure(paths.log_dir()) / LOG_NAME
+        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     except OSError:
+        log_file = None
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    return log_file
+
+
+def screenshot_problem(path: str) -> str:
+    """Why a screenshot could not be written, in one line naming the path."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        return f"stepvideo-desktop: could not write the screenshot {path}: the folder {folder} does not exist"
+    return f"stepvideo-desktop: could not write the screenshot {path}: the folder is not writable or the disk is full"
 
 
 def make_application(argv: list[str]):
@@ -60,17 +79,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before the QApplication exists
-    setup_logging()
+    log_file = setup_logging()
     app = make_application([sys.argv[0]])
+    from desktop import crash_hook
     from desktop.controller import Controller
 
     controller = Controller(start_worker=not (args.no_worker or args.screenshot), theme_override=args.theme)
-    if args.screenshot:
-        return 0 if controller.screenshot(args.screenshot, args.page, SCREENSHOT_SIZE) else 1
-    controller.show(page=args.page if "--page" in (argv or sys.argv) else None)
-    code = app.exec()
-    controller.shutdown()
-    return code
+    previous_hook = crash_hook.install(controller.show_unexpected, log_file)
+    try:
+        if args.files:
+            controller.open_files(args.files)
+        if args.screenshot:
+            if controller.screenshot(args.screenshot, args.page, SCREENSHOT_SIZE):
+                return 0
+            print(screenshot_problem(args.screenshot), file=sys.stderr)
+            return 1
+        given = sys.argv[1:] if argv is None else argv
+        explicit_page = any(a == "--page" or a.startswith("--page=") for a in given)
+        controller.show(page=args.page if explicit_page else None)
+        code = app.exec()
+        controller.shutdown()
+        return code
+    finally:
+        sys.excepthook = previous_hook
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Finds the app's resources (style sheet, example prompts) in a checkout or an installed package."""
+"""The app's shipped text: the style sheet and the example prompts, found through stepvideo.resources
+(which honours $STEPVIDEO_RESOURCES_DIR, then the checkout, then the installed package data)."""
 
 from __future__ import annotations
 
@@ -7,37 +8,16 @@ import random
 from functools import lru_cache
 from pathlib import Path
 
+from stepvideo import resources
+
 log = logging.getLogger(__name__)
 
-_HERE = Path(__file__).resolve().parent
-# A checkout keeps resources/ next to desktop/; an installed wheel ships them as desktop/resources.
-_CANDIDATES = (_HERE.parent / "resources", _HERE / "resources")
-
-# Shown when no English example file ships with the install; the eval set is Chinese only.
-_ENGLISH_EXAMPLES = (
-    "A red fox trots through fresh snow at dawn, breath steaming, soft golden light, slow tracking shot.",
-    "An astronaut rides a horse across a desert of white sand under two moons, cinematic wide shot.",
-    "Close-up of coffee being poured into a glass cup, swirling cream, shallow depth of field.",
-)
-
-
-def resource_dir() -> Path | None:
-    for candidate in _CANDIDATES:
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def resource(*parts: str) -> Path | None:
-    base = resource_dir()
-    if base is None:
-        return None
-    path = base.joinpath(*parts)
-    return path if path.exists() else None
+# The example chips, by file: English, Chinese, and a few of the official eval prompts (Chinese).
+EXAMPLE_FILES = ("examples_en.txt", "examples_zh.txt", "step-video-t2v-eval.txt")
 
 
 def style_sheet() -> str | None:
-    path = resource("app.qss")
+    path = resources.resource_path("app.qss")
     if path is None:
         return None
     try:
@@ -47,28 +27,33 @@ def style_sheet() -> str | None:
         return None
 
 
-@lru_cache(maxsize=1)
-def all_prompts() -> dict[str, tuple[str, ...]]:
-    """Every prompt file in resources/prompts/, keyed by file stem; one prompt a line."""
-    folder = resource("prompts")
-    found: dict[str, tuple[str, ...]] = {}
-    if folder is not None:
-        for path in sorted(folder.glob("*.txt")):
-            if path.name.upper().startswith("LICENSE"):
-                continue
-            lines = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-            if lines:
-                found[path.stem] = lines
-    return found
+def prompts(name: str) -> tuple[str, ...]:
+    """The prompts of one file in resources/prompts/ (one a line); empty when it is not shipped."""
+    path = resources.resource_path("prompts", name)
+    return _read_lines(path) if path is not None else ()
+
+
+@lru_cache(maxsize=8)
+def _read_lines(path: Path) -> tuple[str, ...]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("could not read the prompts in %s: %s", path, exc)
+        return ()
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 def example_prompts(count: int = 6, seed: int = 7) -> list[str]:
-    """A few English and Chinese examples: English from any non-eval file, Chinese from the eval set."""
-    prompts = all_prompts()
-    eval_set = [p for name, lines in prompts.items() if "eval" in name for p in lines]
-    english = [p for name, lines in prompts.items() if "eval" not in name for p in lines] or list(_ENGLISH_EXAMPLES)
-    rng = random.Random(seed)  # stable picks, so the screen does not reshuffle on every start
-    half = count // 2
-    picked = rng.sample(english, min(half, len(english)))
-    picked += rng.sample(eval_set, min(count - len(picked), len(eval_set)))
+    """`count` examples spread evenly over EXAMPLE_FILES (English, Chinese, eval), in that order.
+
+    A file that is missing or short leaves its share to the next ones. The picks are stable (fixed
+    seed), so the chips do not reshuffle on every start.
+    """
+    rng = random.Random(seed)
+    picked: list[str] = []
+    for index, name in enumerate(EXAMPLE_FILES):
+        lines = [p for p in prompts(name) if p not in picked]
+        left_files = len(EXAMPLE_FILES) - index
+        share = -(-(count - len(picked)) // left_files)  # ceil: the remainder goes to the earlier files
+        picked += rng.sample(lines, min(share, len(lines)))
     return picked

@@ -23,7 +23,7 @@ Usage: packaging/install.sh [options]
   --python PY            interpreter that makes the venv, 3.10 or newer (default: python3)
   --dev                  editable install with the [test] extra (for developing the app)
   --editable             editable install without the test extra
-  --force                run pip again even if this venv is already up to date
+  --force                run pip again even if torch and the app are already up to date
   --no-desktop-entry     skip the desktop entry and icons
   --desktop-entry-only   install only the desktop entry and icons (no venv, no pip)
   --manifest FILE        where the record of installed files is kept
@@ -265,26 +265,56 @@ install_app() {
     fi
 }
 
-# A stamp in the venv saves a second pip run when nothing that decides the install has changed.
-stamp_value() {
-    local choice=$1
-    { cat "$REPO/pyproject.toml"; printf '%s|%s|%s\n' "$choice" "$TORCH_SPEC" "$MODE"; } | sha256sum | cut -d' ' -f1
+# Two stamps in the venv save pip runs when nothing that decides that part of the install changed:
+# torch (the build choice and spec) and the app (pyproject, install mode and, for a non-editable
+# install, every source file it copies into the venv: an updated checkout must reach the venv).
+TORCH_STAMP=.stepvideo-torch-stamp
+APP_STAMP=.stepvideo-app-stamp
+
+source_tree_hash() {  # one hash over the paths and contents of the files a wheel takes from the checkout
+    (cd "$REPO" && find stepvideo desktop resources -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
+        LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
+}
+
+torch_stamp_value() {
+    printf '%s|%s\n' "$1" "$TORCH_SPEC" | sha256sum | cut -d' ' -f1
+}
+
+app_stamp_value() {
+    {
+        cat "$REPO/pyproject.toml"
+        printf '%s\n' "$MODE"
+        # An editable install runs the checkout's files in place: only pyproject (entry points,
+        # dependencies) needs a new pip run.
+        if [[ $MODE == release ]]; then source_tree_hash; fi
+    } | sha256sum | cut -d' ' -f1
+}
+
+stamp_matches() {  # stamp_matches FILE VALUE
+    [[ $FORCE == 0 && -f $VENV/$1 && $(<"$VENV/$1") == "$2" ]]
 }
 
 install_python_side() {
-    local choice stamp
+    local choice torch_stamp app_stamp
     choice=$(resolve_torch)
     make_venv
-    stamp=$(stamp_value "$choice")
-    if [[ $FORCE == 0 && -f $VENV/.stepvideo-install-stamp && $(<"$VENV/.stepvideo-install-stamp") == "$stamp" ]] &&
-        "$VENV/bin/python" -c 'import torch, stepvideo' >/dev/null 2>&1; then
-        say "the venv is up to date (pass --force to reinstall)"
+    rm -f -- "$VENV/.stepvideo-install-stamp"  # the single stamp of earlier versions of this script
+    torch_stamp=$(torch_stamp_value "$choice")
+    app_stamp=$(app_stamp_value)
+    if stamp_matches "$TORCH_STAMP" "$torch_stamp" && torch_build >/dev/null; then
+        say "torch is up to date (pass --force to reinstall it)"
+    else
+        rm -f -- "$VENV/$TORCH_STAMP"
+        install_torch "$choice"
+        printf '%s\n' "$torch_stamp" >"$VENV/$TORCH_STAMP"
+    fi
+    if stamp_matches "$APP_STAMP" "$app_stamp" && "$VENV/bin/python" -c 'import stepvideo, desktop' >/dev/null 2>&1; then
+        say "the app is up to date (pass --force to reinstall it)"
         return
     fi
-    rm -f -- "$VENV/.stepvideo-install-stamp"
-    install_torch "$choice"
+    rm -f -- "$VENV/$APP_STAMP"
     install_app
-    printf '%s\n' "$stamp" >"$VENV/.stepvideo-install-stamp"
+    printf '%s\n' "$app_stamp" >"$VENV/$APP_STAMP"
 }
 
 # ---- desktop entry and icons ----------------------------------------------------------------------

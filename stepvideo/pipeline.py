@@ -23,12 +23,12 @@ from .api import GenerationRequest, GenerationResult, event, validate
 from .conditioning import encode_texts
 from .denoise import DenoisePlan, RunControl, denoise
 from .errors import Cancelled
-from .memory.choose import settings_for
+from .memory.choose import RunSettings, settings_for, usable_vram
 from .memory.offload import move
 from .memory.placement import place
-from .memory.planner import Plan
 from .memory.profiles import Profile
 from .memory.stats import memory_snapshot, reset_peak
+from .memory.tiling import choose_tile_size
 from .model_roots import ModelRoots, commit_of, resolve_roots
 from .preflight import check_model_files, check_output_folder
 from .presets import latent_shape
@@ -66,8 +66,8 @@ class _Run:
         self.emit(event("stage", name=name, state="finished", seconds=round(seconds, 3)))
 
 
-def _dtype_for(device: torch.device) -> torch.dtype:
-    return torch.bfloat16
+DTYPE = torch.bfloat16  # the published weights' dtype, on every device (CPU runs check the same math)
+VAE_DECODE_HEADROOM = 1 << 30  # cuDNN workspaces and fragmentation on top of the tile estimate
 
 
 def default_output_path(request: GenerationRequest) -> Path:
@@ -98,87 +98,118 @@ def generate(
     began = time.monotonic()
     run = _Run(on_event)
     session = session or EngineSession(keep_loaded=False)
-    device = session.device
-    dtype = _dtype_for(device)
     cancelled = should_cancel or (lambda: False)
 
     roots = resolve_roots(request)
     weight_files = check_model_files(roots)
     wanted_output = Path(request.output).expanduser() if request.output else default_output_path(request)
     check_output_folder(wanted_output)
-    settings, memory_plan = settings_for(request, device, weight_files)
-    profile_key = (settings.name, settings.quantization, settings.resident_blocks)
-    llm_key = ("step_llm", str(roots.base), profile_key)
-    clip_key = ("clip", str(roots.base))
-    dit_key = ("dit", str(roots.transformer), profile_key)
+    settings = settings_for(request, session.device, weight_files)
+    for note in settings.notes:
+        log.warning(note)
+        run.emit(event("log", level="warning", message=note))
+    job = _Job(request, roots, settings, session, run, cancelled)
 
-    with run.stage("load", part="text encoders"):
-        tokenizers = loading.load_tokenizers(roots.base)
-        llm = session.acquire(llm_key, lambda: place(
-            lambda: loading.step_llm_on_meta(roots.base), loading.step_llm_spec(roots.base), settings,
-            device, dtype, commit_of(roots.base)))
-        clip = session.acquire(clip_key, lambda: move(loading.load_clip(roots.base), device))
+    text = _encode(job)
     if cancelled():
-        raise Cancelled("cancelled before encoding the prompt")
-
-    with run.stage("encode_text"):
-        text = encode_texts(request, tokenizers, llm, clip, device, dtype)
-        for note in text.truncated:
-            log.info(note)
-            run.emit(event("log", level="info", message=note))
-    session.release(llm_key, llm)
-    session.release(clip_key, clip)
-    del llm, clip
-
-    with run.stage("load", part="transformer"):
-        dit = session.acquire(dit_key, lambda: place(
-            lambda: loading.dit_on_meta(roots.transformer), loading.dit_spec(roots.transformer), settings,
-            device, dtype, commit_of(roots.transformer)))
-        dit.module.ff_chunk_tokens = settings.ff_chunk_tokens
-
-    frames_shape = latent_shape(request.height, request.width, request.frames)
-    plan = DenoisePlan(
-        steps=request.effective_steps,
-        cfg=float(request.effective_cfg),
-        shift=float(request.effective_shift),
-        seed=request.seed,
-        latent_shape=(1, *frames_shape),
-        dtype=dtype,
-        cfg_batch=settings.cfg_batch,
-        fingerprint=_fingerprint(request, roots),
-    )
-    if control is not None and not settings.previews:
-        control = dataclasses.replace(control, preview_every_steps=0)
-    with run.stage("denoise", steps=plan.steps, profile=settings.name, quantization=dit.qtype):
-        latents = denoise(
-            dit, text.to(device), plan, device,
-            on_step=_step_reporter(run, control, plan.steps),
-            should_cancel=cancelled, control=control,
-        )
-    session.release(dit_key, dit)
-    del dit, text
-
-    with run.stage("load", part="vae"):
-        vae = session.acquire(("vae", str(roots.base)), lambda: move(loading.load_vae(roots.base, dtype), device))
-    with run.stage("decode", tile=settings.vae_tile):
-        video = _decode(vae, latents, device, dtype, cancelled, settings.vae_tile)
-    session.release(("vae", str(roots.base)), vae)
-    del vae
+        raise Cancelled("cancelled before denoising")
+    latents = _denoise(job, text, control)
+    del text
+    video = _decode_video(job, latents)
 
     with run.stage("write"):
         output = free_output_path(wanted_output)
-        metadata = _metadata(request, roots, run, time.monotonic() - began, settings, memory_plan)
-        video_io.write_mp4(video_io.to_uint8_frames(video), output, metadata)
-        sidecar = video_io.write_sidecar(output, metadata)
+        video_io.write_mp4(video_io.to_uint8_frames(video), output, _metadata(job, time.monotonic() - began))
     if control is not None and control.checkpoints is not None:
         control.checkpoints.clear()
     seconds = time.monotonic() - began
-    metadata = _metadata(request, roots, run, seconds, settings, memory_plan)
-    video_io.write_sidecar(output, metadata)  # again, now with the write stage's figures
+    sidecar = video_io.write_sidecar(output, _metadata(job, seconds))  # with every stage's figures
     return GenerationResult(
         video_path=str(output), sidecar_path=str(sidecar), seconds=round(seconds, 3), seed=request.seed,
         frames=int(video.shape[0]), stage_seconds=run.stage_seconds, memory=run.memory,
     )
+
+
+@dataclasses.dataclass
+class _Job:
+    request: GenerationRequest
+    roots: ModelRoots
+    settings: RunSettings
+    session: EngineSession
+    run: _Run
+    cancelled: Callable[[], bool]
+
+    @property
+    def device(self) -> torch.device:
+        return self.session.device
+
+    def key(self, component: str, root: Path, profile: Profile | None = None) -> tuple:
+        variant = () if profile is None else (profile.name, profile.quantization, profile.resident_blocks)
+        return (component, str(root), *variant)
+
+
+def _encode(job: _Job):
+    """Both text encoders on [prompt + suffix, negative]; they leave the GPU before the DiT loads."""
+    base, llm_profile = job.roots.base, job.settings.llm
+    with job.run.stage("load", part="text encoders"):
+        tokenizers = loading.load_tokenizers(base)
+    llm_loader = lambda: place(lambda: loading.step_llm_on_meta(base), loading.step_llm_spec(base),  # noqa: E731
+                               llm_profile, job.device, DTYPE, commit_of(base))
+    with job.session.using(job.key("step_llm", base, llm_profile), llm_loader) as llm, \
+            job.session.using(job.key("clip", base), lambda: move(loading.load_clip(base), job.device)) as clip:
+        with job.run.stage("encode_text"):
+            text = encode_texts(job.request, tokenizers, llm, clip, job.device, DTYPE)
+    for note in text.truncated:
+        log.info(note)
+        job.run.emit(event("log", level="info", message=note))
+    return text
+
+
+def _denoise(job: _Job, text, control: RunControl | None) -> torch.Tensor:
+    request, profile, root = job.request, job.settings.dit, job.roots.transformer
+    plan = DenoisePlan(
+        steps=request.effective_steps, cfg=float(request.effective_cfg), shift=float(request.effective_shift),
+        seed=request.seed, latent_shape=(1, *latent_shape(request.height, request.width, request.frames)),
+        dtype=DTYPE, cfg_batch=profile.cfg_batch, fingerprint=_fingerprint(request, job.roots),
+    )
+    if control is not None and not profile.previews:
+        control = dataclasses.replace(control, preview_every_steps=0)
+    loader = lambda: place(lambda: loading.dit_on_meta(root), loading.dit_spec(root), profile,  # noqa: E731
+                           job.device, DTYPE, commit_of(root))
+    with job.run.stage("load", part="transformer"):
+        dit_context = job.session.using(job.key("dit", root, profile), loader)
+        dit = dit_context.__enter__()
+    try:
+        dit.module.ff_chunk_tokens = profile.ff_chunk_tokens
+        with job.run.stage("denoise", steps=plan.steps, profile=profile.name, quantization=dit.qtype):
+            return denoise(dit, text.to(job.device), plan, job.device,
+                           on_step=_step_reporter(job.run, control, plan.steps),
+                           should_cancel=job.cancelled, control=control)
+    finally:
+        dit_context.__exit__(None, None, None)
+
+
+def _decode_video(job: _Job, latents: torch.Tensor) -> Any:
+    base = job.roots.base
+    with job.run.stage("load", part="vae"):
+        vae_context = job.session.using(job.key("vae", base), lambda: move(loading.load_vae(base, DTYPE), job.device))
+        vae = vae_context.__enter__()
+    try:
+        tile = _vae_tile(job, latents)
+        with job.run.stage("decode", tile=tile):
+            return _decode(vae, latents, job.device, DTYPE, job.cancelled, tile)
+    finally:
+        vae_context.__exit__(None, None, None)
+
+
+def _vae_tile(job: _Job, latents: torch.Tensor) -> int | None:
+    """The profile's tile, made smaller when the VRAM left after loading the VAE needs it (on CUDA)."""
+    tile = job.settings.dit.vae_tile
+    if job.device.type != "cuda":
+        return tile
+    h, w = latents.shape[-2:]
+    fits = choose_tile_size(usable_vram(job.device) - VAE_DECODE_HEADROOM, h, w)
+    return None if tile is None and fits >= max(h, w) else min(tile or fits, fits)
 
 
 def _step_reporter(run: _Run, control: RunControl | None, total: int):
@@ -219,8 +250,8 @@ def _fingerprint(request: GenerationRequest, roots: ModelRoots) -> dict[str, Any
     }
 
 
-def _metadata(request: GenerationRequest, roots: ModelRoots, run: _Run, seconds: float, settings: Profile,
-              memory_plan: Plan | None) -> dict[str, Any]:
+def _metadata(job: _Job, seconds: float) -> dict[str, Any]:
+    request, plan = job.request, job.settings.plan
     return {
         "app": "StepVideo Desktop", "app_version": __version__,
         "request": request.to_dict(),
@@ -229,12 +260,12 @@ def _metadata(request: GenerationRequest, roots: ModelRoots, run: _Run, seconds:
             "negative_prompt": request.effective_negative, "positive_suffix": request.effective_suffix,
         },
         "seed": request.seed,
-        "model": roots.describe(),
+        "model": job.roots.describe(),
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
-        "stage_seconds": {k: round(v, 3) for k, v in run.stage_seconds.items()},
-        "memory": run.memory,
-        "profile": settings.to_dict(),
-        "predicted": None if memory_plan is None else {
-            "vram_bytes": memory_plan.predicted_vram_bytes, "ram_bytes": memory_plan.predicted_ram_bytes},
+        "stage_seconds": {k: round(v, 3) for k, v in job.run.stage_seconds.items()},
+        "memory": job.run.memory,
+        "profile": job.settings.dit.to_dict(),
+        "predicted": None if plan is None else {
+            "vram_bytes": plan.predicted_vram_bytes, "ram_bytes": plan.predicted_ram_bytes},
     }

@@ -1,22 +1,25 @@
 """Components kept between jobs, and whole components taking turns on the GPU.
 
 A worker passes one EngineSession to every generate() call, so a queue of jobs on the same model and
-profile loads each component from disk once. Between stages a whole component is parked in host RAM
-(when the session keeps models and RAM allows) or dropped, so the GPU holds one component at a time.
-Streamed components are never parked: their blocks already live in host RAM or in the files.
+profile loads each component from disk once. When a stage ends (or fails) its component is parked in
+host RAM (when the session keeps models and RAM allows) or dropped, so the GPU holds one component at a
+time. Both happen in place — parameters move to the CPU or to the meta device — so a reference left
+in a caller's frame or a traceback cannot keep VRAM busy. Streamed components are never parked: their
+blocks already live in host RAM or in the files.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psutil
 import torch
 
-from .memory.offload import move
+from .memory.offload import move, tensor_bytes, to_meta
 from .memory.placement import Placed
 
 log = logging.getLogger(__name__)
@@ -27,8 +30,8 @@ def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def module_bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+def _module_of(component: Any) -> torch.nn.Module:
+    return component.module if isinstance(component, Placed) else component
 
 
 class EngineSession:
@@ -37,33 +40,52 @@ class EngineSession:
         self.keep_loaded = keep_loaded
         self._parked: dict[tuple, Any] = {}
 
+    @contextmanager
+    def using(self, key: tuple, loader: Callable[[], Any]) -> Iterator[Any]:
+        """The component for `key` on the execution device for the length of the block; released
+        afterwards whether the block finished, failed, or was cancelled or paused."""
+        component = self.acquire(key, loader)
+        try:
+            yield component
+        finally:
+            self.release(key, component)
+
     def acquire(self, key: tuple, loader: Callable[[], Any]) -> Any:
-        """The component for `key` (a module or a Placed), loaded with `loader()` unless parked,
-        on the execution device."""
         component = self._parked.pop(key, None)
         if component is None:
+            # Another variant of the same component (other profile or quantization) would only
+            # hold host RAM that this one needs.
+            for other in [k for k in self._parked if k[:2] == key[:2]]:
+                self._drop(self._parked.pop(other))
             log.info("loading %s", key[0])
             return loader()
-        module = component.module if isinstance(component, Placed) else component
-        move(module, self.device)
+        move(_module_of(component), self.device)
         return component
 
     def release(self, key: tuple, component: Any) -> None:
-        """Done with a component for now: park it in host RAM if allowed and affordable, else drop it."""
         streamed = isinstance(component, Placed) and component.streamer is not None
-        module = component.module if isinstance(component, Placed) else component
-        if self.keep_loaded and not streamed:
-            if psutil.virtual_memory().available - module_bytes(module) > PARK_HEADROOM:
-                move(module, "cpu")
-                self._parked[key] = component
-            else:
-                log.info("not keeping %s loaded: too little free RAM", key[0])
-        if isinstance(component, Placed) and key not in self._parked:
-            component.close()
-        del component, module
+        module = _module_of(component)
+        if self.keep_loaded and not streamed and self._affordable(module):
+            move(module, "cpu")
+            self._parked[key] = component
+        else:
+            self._drop(component)
         free_accelerator_memory()
 
+    def _affordable(self, module: torch.nn.Module) -> bool:
+        if psutil.virtual_memory().available - tensor_bytes(module) > PARK_HEADROOM:
+            return True
+        log.info("not keeping a component loaded: too little free RAM")
+        return False
+
+    def _drop(self, component: Any) -> None:
+        if isinstance(component, Placed):
+            component.close()
+        to_meta(_module_of(component))
+
     def drop_all(self) -> None:
+        for component in self._parked.values():
+            self._drop(component)
         self._parked.clear()
         free_accelerator_memory()
 
@@ -72,3 +94,6 @@ def free_accelerator_memory() -> None:
     gc.collect()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
+        empty_host_cache = getattr(torch.accelerator, "empty_host_cache", None)
+        if empty_host_cache is not None:  # pinned host blocks go back to the OS (torch ≥ 2.9)
+            empty_host_cache()

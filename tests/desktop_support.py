@@ -1,4 +1,5 @@
-"""Shared helpers for the desktop tests: an isolated app (real Controller + main window) and a tiny model."""
+"""Shared helpers for the desktop tests: an isolated app (real Controller + main window). The tiny model is
+conftest's session fixture `tiny_model`."""
 
 from __future__ import annotations
 
@@ -7,13 +8,6 @@ from pathlib import Path
 import pytest
 
 TINY_SIZE = {"height": 32, "width": 32}  # the tiny model renders 32×32, 17 frames in well under a second
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    from stepvideo.testing import make_tiny_model
-
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture

@@ -46,20 +46,36 @@ def test_download_from_the_models_page_then_verify_use_and_delete(controller, qt
     assert not page.first_run.isHidden()
 
 
-def test_cancel_leaves_a_resumable_partial_download(controller, qtbot, stepvideo_hub):  # noqa: F811
+def test_cancel_then_resume_then_use(controller, qtbot, stepvideo_hub):  # noqa: F811
     from tests.fixtures.local_hub import CHANGED_SHARD
 
     release = stepvideo_hub.hub.stall_after(BASE_REPO, CHANGED_SHARD, 1024)
     c = controller
+    c.store.update(active_model="someone/another-model")  # so that "Use" has something to change
+    c.window.show_page("models")
     assert c.hub.wait_idle(WAIT_MS)
     card = c.models.cards[BASE_REPO]
-    card.download.click()
+    qtbot.mouseClick(card.download, qtbot_left())
     qtbot.waitUntil(lambda: not card.cancel.isHidden(), timeout=WAIT_MS)
-    card.cancel.click()
+    qtbot.mouseClick(card.cancel, qtbot_left())
     release.set()
     qtbot.waitUntil(lambda: not c.hub.is_busy(), timeout=WAIT_MS)
     assert "resume" in card.progress_text.text().lower() or "cancel" in c.models.banner.text.text().lower()
     qtbot.waitUntil(lambda: card.download.text() == "Resume download", timeout=WAIT_MS)
+    assert card.status.text() != "installed" and not card.use.isEnabled()
+
+    stepvideo_hub.hub.reset_counters()
+    qtbot.mouseClick(card.download, qtbot_left())  # "Resume download"
+    qtbot.waitUntil(lambda: card.status.text() == "installed", timeout=WAIT_MS)
+    assert card.download.text() == "Download" and card.use.isEnabled()
+    assert stepvideo_hub.hub.bytes_served(BASE_REPO, CHANGED_SHARD) > 0  # the stalled file came on resume
+
+    assert card.use.text() == "Use"
+    qtbot.mouseClick(card.use, qtbot_left())
+    assert c.store.value.active_model == "" and c.active_model() == BASE_REPO
+    assert card.use.text() == "In use" and not card.active_badge.isHidden()
+    c.composer.prompt.setPlainText("a fox")
+    qtbot.waitUntil(lambda: "/ 320" in c.composer.llm_count.text())  # Create counts with the model now in use
 
 
 def test_offline_is_shown_and_downloads_say_why(qtbot, app_dirs, monkeypatch):  # noqa: F811

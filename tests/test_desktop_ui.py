@@ -8,13 +8,26 @@ import sys
 from pathlib import Path
 
 import pytest
-from desktop_support import app_dirs, fill_composer, make_controller, set_custom_size, tiny_model  # noqa: F401
+from desktop_support import app_dirs, fill_composer, make_controller, set_custom_size  # noqa: F401
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from stepvideo.presets import OFFICIAL_NEGATIVE_PROMPT
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root_logging():
+    """app.setup_logging adds a file handler to the root logger; take it away again after the test."""
+    import logging
+
+    before = list(logging.getLogger().handlers)
+    yield
+    for handler in logging.getLogger().handlers[:]:
+        if handler not in before:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
 
 
 @pytest.fixture
@@ -43,16 +56,29 @@ def test_typing_a_prompt_and_ctrl_enter_queues_it(controller, qtbot):
     assert composer.seed.text() == "42"  # locked: kept for the next job
 
 
-def test_generate_next_puts_the_job_first_and_unlocked_seed_rolls(controller, qtbot):
+def test_generate_next_puts_the_job_first_and_unlocked_seed_rolls(controller, qtbot, monkeypatch):
+    from desktop.views import composer as composer_module
+
+    rolls = iter([1111, 2222, 3333])
+    monkeypatch.setattr(composer_module.random, "randrange", lambda _n: next(rolls))
     composer = controller.composer
+    composer.seed.setText("42")
     composer.prompt.setPlainText("first")
+    qtbot.waitUntil(composer.add_button.isEnabled)
     composer.add_button.click()
-    seed_after_first = composer.seed.text()
+    assert composer.seed.text() == "1111"  # unlocked: a new seed for the next job
     composer.prompt.setPlainText("second")
     qtbot.waitUntil(composer.next_button.isEnabled)
     composer.next_button.click()
-    assert [j.prompt for j in controller.queue.list()] == ["second", "first"]
-    assert composer.seed.text() != seed_after_first or True  # a new random seed (may collide: 1 in 2^31)
+    assert [(j.prompt, j.request["seed"]) for j in controller.queue.list()] == [("second", 1111), ("first", 42)]
+    assert composer.seed.text() == "2222"
+    composer.lock.setChecked(True)
+    composer.prompt.setPlainText("third")
+    qtbot.waitUntil(composer.add_button.isEnabled)
+    composer.add_button.click()
+    assert controller.queue.list()[-1].request["seed"] == 2222 and composer.seed.text() == "2222"  # locked: kept
+    composer.dice.click()
+    assert composer.seed.text() == "3333"
 
 
 def test_custom_size_is_validated_as_you_type_never_rounded(controller, qtbot):
@@ -175,7 +201,110 @@ def test_dropping_a_foreign_mp4_says_so(controller, sandbox):
     video = sandbox / "other.mp4"
     video.write_bytes(b"\0" * 16)
     assert not controller.load_video_settings(str(video))
-    assert "no StepVideo settings" in controller.composer.error.text()
+    banner = controller.window.banner
+    assert not banner.isHidden() and "other.mp4 has no StepVideo settings" in banner.text.text()
+
+
+def _made_by_the_app(path: Path, prompt: str) -> Path:
+    """A real mp4 with the app's metadata in its comment tag and no sidecar next to it."""
+    import numpy as np
+
+    from stepvideo import video_io
+
+    request = {"prompt": prompt, "height": 544, "width": 992, "frames": 34, "seed": 5, "steps": 20}
+    return video_io.write_mp4(np.full((17, 32, 32, 3), 90, np.uint8), path, {"request": request})
+
+
+def test_files_from_the_command_line_load_settings_or_say_why_not(controller, sandbox):
+    from desktop.app import parse_args
+
+    made = _made_by_the_app(sandbox / "elsewhere" / "made.mp4", "a heron at dawn")
+    notes = sandbox / "notes.txt"
+    notes.write_text("not a video")
+    args = parse_args([str(notes), str(sandbox / "missing.mp4"), str(made)])  # Exec=stepvideo-desktop %F
+    controller.window.show_page("queue")
+    assert not controller.open_files(args.files)
+    composer, banner = controller.composer, controller.window.banner
+    assert composer.prompt.toPlainText() == "a heron at dawn" and composer.seed.text() == "5"  # from the mp4 tag
+    assert (composer.size.currentData(), composer.frames.value(), composer.steps.spin.value()) == ("landscape", 2, 20)
+    assert controller.window.current_page() == "composer" and banner.isVisible()  # its area shows with it
+    assert banner.text.text() == ("notes.txt is not an mp4 video; StepVideo opens only the .mp4 videos it made, to "
+                                  "load their settings into Create. (and 1 more file(s) that could not be opened)")
+    assert controller.open_files([str(made)]) and banner.isHidden() and not banner.parentWidget().isVisible()
+    assert not controller.open_files([str(sandbox)])
+    assert "does not exist or is not a file" in banner.text.text()
+
+
+@pytest.mark.qt_no_exception_capture
+def test_an_exception_in_a_slot_is_logged_and_shown_in_one_line(controller, qtbot, root_logging):
+    from PySide6.QtWidgets import QPushButton
+
+    from desktop import app as app_module
+    from desktop import crash_hook
+
+    log_file = app_module.setup_logging()
+    previous = crash_hook.install(controller.show_unexpected, log_file)
+    try:
+        button = QPushButton("broken")
+        qtbot.addWidget(button)
+        button.clicked.connect(lambda: {}["missing key"])
+        button.click()
+    finally:
+        sys.excepthook = previous
+    banner = controller.window.banner
+    assert not banner.isHidden() and controller.window.isVisible()
+    line = banner.text.text()
+    assert "KeyError: 'missing key'" in line and str(log_file) in line and "\n" not in line and "Traceback" not in line
+    logged = log_file.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in logged and "KeyError: 'missing key'" in logged
+
+
+def test_a_setting_that_cannot_be_saved_still_applies_and_says_so(controller, monkeypatch):
+    from desktop import settings as settings_module
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(settings_module, "save", refuse)
+    controller.queue_view.pause_button.click()
+    assert controller.store.value.queue_paused and controller.queue_view.pause_button.text() == "Resume queue"
+    banner = controller.window.banner
+    assert not banner.isHidden()
+    assert "Could not save the settings to" in banner.text.text() and "Permission denied" in banner.text.text()
+
+
+def test_a_failed_delete_puts_back_what_moved_or_says_where_it_is(controller, sandbox, monkeypatch):
+    import os
+
+    from desktop.controllers import gallery as gallery_controller
+
+    trash = sandbox / "trash"
+    trash.mkdir()
+
+    def only_videos_move(path):  # the sidecar cannot be moved to the trash
+        if path.suffix == ".json":
+            return None
+        os.replace(path, trash / path.name)
+        return str(trash / path.name)
+
+    monkeypatch.setattr(gallery_controller, "move_to_trash", only_videos_move)
+    video = sandbox / "videos" / "fox.mp4"
+    video.write_bytes(b"video")
+    video.with_suffix(".json").write_text(json.dumps({"request": {"prompt": "a fox"}}))
+    controller.reload_gallery()
+    item = controller.gallery_model.item(0)
+    controller.delete_video(item)
+    assert video.read_bytes() == b"video" and video.with_suffix(".json").exists()  # all or nothing
+    assert "nothing was deleted" in controller.gallery.banner.text.text()
+
+    def broken_move(*_args):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(gallery_controller.shutil, "move", broken_move)
+    controller.delete_video(item)  # the put-back fails too: no exception, and the user learns where it is
+    assert (trash / "fox.mp4").read_bytes() == b"video"
+    text = controller.gallery.banner.text.text()
+    assert f"is in the trash at {trash / 'fox.mp4'}" in text and "Input/output error" in text
 
 
 def test_window_state_is_restored_on_launch(qtbot, app_dirs, monkeypatch):  # noqa: F811
@@ -194,13 +323,24 @@ def test_window_state_is_restored_on_launch(qtbot, app_dirs, monkeypatch):  # no
 
 def test_screenshot_mode_writes_a_png_and_exits(sandbox, tmp_path):
     out = tmp_path / "models.png"
-    proc = subprocess.run([sys.executable, "-m", "desktop", "--screenshot", str(out), "--page", "models"],
+    stray = tmp_path / "notes.txt"  # a file argument (as the desktop entry passes) is not a usage error
+    stray.write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "desktop", "--screenshot", str(out), "--page", "models", str(stray)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     from PySide6.QtGui import QImage
 
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1280, 800)
+
+
+def test_a_screenshot_that_cannot_be_written_names_the_path(app_dirs, root_logging, capsys):  # noqa: F811
+    from desktop.app import main
+
+    target = app_dirs / "no such folder" / "queue.png"
+    assert main(["--screenshot", str(target), "--page", "queue"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"stepvideo-desktop: could not write the screenshot {target}: the folder {target.parent} does not exist"]
 
 
 def test_reopening_shows_the_queue_exactly_as_it_was(qtbot, app_dirs, monkeypatch):  # noqa: F811

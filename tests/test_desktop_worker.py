@@ -7,7 +7,7 @@ import os
 import signal
 
 import pytest
-from desktop_support import app_dirs, fill_composer, make_controller, tiny_model  # noqa: F401
+from desktop_support import app_dirs, fill_composer, make_controller  # noqa: F401
 from PySide6.QtCore import Qt
 
 WAIT_MS = 120_000  # a worker start imports torch; on 2 busy cores that can take a while

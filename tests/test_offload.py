@@ -164,3 +164,20 @@ def test_pinned_store_holds_one_source_block_at_a_time():
 
     store = PinnedStore(sources(), pin=False)
     assert sorted(store.states) == [0, 1, 2, 3]
+
+
+def test_host_slabs_pack_tensors_without_power_of_two_waste(monkeypatch):
+    """Pinned copies share slabs; here the slab logic runs on plain memory (no CUDA to pin with)."""
+    from stepvideo.memory import offload
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self, raising=False)
+    real_empty = torch.empty
+    monkeypatch.setattr(offload.torch, "empty", lambda *a, pin_memory=False, **k: real_empty(*a, **k))
+    slabs = offload.HostSlabs(pin=True, slab_bytes=4096)
+    tensors = [torch.randn(300), torch.arange(10, dtype=torch.int8), torch.randn(7, 3).to(torch.bfloat16)]
+    copies = [slabs.copy(t) for t in tensors]
+    for t, c in zip(tensors, copies):
+        assert torch.equal(t, c) and c.dtype == t.dtype and c.shape == t.shape
+    assert len(slabs.slabs) == 1 and slabs.nbytes == 4096  # 1200 + 10 + 42 bytes, one slab
+    big = slabs.copy(torch.zeros(2000))  # 8000 bytes: its own power-of-two slab
+    assert big.numel() == 2000 and slabs.slabs[-1].numel() == 8192

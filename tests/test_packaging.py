@@ -286,3 +286,62 @@ def test_pyinstaller_spec_and_entry_compile():
     for name in ("stepvideo-desktop.spec", "pyinstaller_entry.py", "render_icons.py"):
         path = REPO / "packaging" / name
         compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+
+# ---- install.sh: what a rerun installs ------------------------------------------------------------
+
+FAKE_PYTHON = """#!/bin/bash
+# Stands in for the venv's python: records pip runs, reports a CPU torch, imports succeed.
+printf '%s\\n' "$*" >>"$(dirname "$0")/../calls.log"
+case "$*" in
+    *"import torch; print"*) echo "2.13.0 cpu" ;;
+esac
+exit 0
+"""
+
+
+def _fake_checkout(root: Path) -> Path:
+    """packaging/install.sh in a folder with the source trees its app stamp hashes."""
+    (root / "packaging").mkdir(parents=True)
+    shutil.copy(INSTALL, root / "packaging" / "install.sh")
+    (root / "pyproject.toml").write_text("[project]\nname = 'stepvideo'\n")
+    for rel in ("stepvideo/__init__.py", "desktop/app.py", "resources/app.qss"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("# v1\n")
+    python = root / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    return root
+
+
+def _pip_installs(checkout: Path, *args: str) -> list[str]:
+    """Run the fake checkout's install.sh; the `pip install` lines it ran, with "torch" or "app" for each."""
+    log = checkout / "venv" / "calls.log"
+    log.unlink(missing_ok=True)
+    env = dict(os.environ, HOME=str(checkout / "home"), XDG_DATA_HOME=str(checkout / "data"))
+    done = subprocess.run(["bash", str(checkout / "packaging" / "install.sh"), "--venv", str(checkout / "venv"),
+                           "--torch", "cpu", "--no-desktop-entry", *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text().splitlines() if log.exists() else []
+    installs = [line.split()[3] for line in lines if line.startswith("-m pip install ") and "--dry-run" not in line]
+    return ["torch" if what.startswith("torch") else "app" for what in installs]
+
+
+def test_a_rerun_reinstalls_changed_app_code_but_not_torch(tmp_path):
+    checkout = _fake_checkout(tmp_path / "repo")
+    assert _pip_installs(checkout) == ["torch", "app"]
+    assert _pip_installs(checkout) == []  # nothing changed: no pip run at all
+    (checkout / "desktop" / "app.py").write_text("# v2\n")  # an updated checkout (git pull)
+    assert _pip_installs(checkout) == ["app"]
+    (checkout / "desktop" / "__pycache__").mkdir()
+    (checkout / "desktop" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"bytecode")
+    (checkout / "resources" / "prompts").mkdir()
+    assert _pip_installs(checkout) == []  # caches and empty folders are not the app
+    (checkout / "resources" / "prompts" / "examples_en.txt").write_text("a fox\n")
+    assert _pip_installs(checkout) == ["app"]
+    assert _pip_installs(checkout, "--editable") == ["app"]  # another install mode
+    (checkout / "stepvideo" / "__init__.py").write_text("# v3\n")
+    assert _pip_installs(checkout, "--editable") == []  # editable: the venv runs the checkout's files
+    assert _pip_installs(checkout, "--force") == ["torch", "app"]

@@ -1,10 +1,11 @@
-"""The frame: a sidebar with five pages, the page stack, the status bar. Layout only; app.py wires behaviour."""
+"""The frame: a sidebar with five pages, an app-wide banner, the page stack, the status bar. Layout only;
+the controllers wire behaviour."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
 from desktop import theme
 from desktop.views import icons
 from desktop.views.status_bar import StatusBarView
-from desktop.views.widgets import GRID
+from desktop.views.widgets import GRID, Banner
 
 PAGES = (("composer", "Create", "create"), ("queue", "Queue", "queue"), ("gallery", "Gallery", "gallery"),
          ("models", "Models", "models"), ("settings", "Settings", "settings"))
@@ -42,11 +43,25 @@ class MainWindow(QMainWindow):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         row.addWidget(self._build_sidebar())
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(0)
+        # App-wide messages (a file that cannot be opened, an unexpected error): above every page.
+        self.banner = Banner()
+        self.banner.setAccessibleName("Message")
+        self._banner_area = QWidget()  # the banner's margins, shown only while the banner is
+        banner_row = QHBoxLayout(self._banner_area)
+        banner_row.setContentsMargins(3 * GRID, 2 * GRID, 3 * GRID, 0)
+        banner_row.addWidget(self.banner)
+        self._banner_area.hide()
+        self.banner.installEventFilter(self)
+        right.addWidget(self._banner_area)
         self.stack = QStackedWidget()
         self.stack.setCurrentIndex(-1)
         for key in PAGE_KEYS:
             self.stack.addWidget(pages[key])
-        row.addWidget(self.stack, 1)
+        right.addWidget(self.stack, 1)
+        row.addLayout(right, 1)
         self.setCentralWidget(central)
         self.status_view = StatusBarView()
         self.statusBar().addPermanentWidget(self.status_view, 1)
@@ -85,6 +100,12 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(lambda row: row >= 1 and self.show_page(row - 1))
         col.addWidget(self.nav)
         return side
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt API)
+        # ShowToParent/HideToParent come even while the window itself is hidden (unlike Show/Hide).
+        if watched is self.banner and event.type() in (QEvent.Type.ShowToParent, QEvent.Type.HideToParent):
+            self._banner_area.setVisible(event.type() == QEvent.Type.ShowToParent)
+        return super().eventFilter(watched, event)
 
     def show_page(self, index: int | str) -> None:
         if isinstance(index, str):

@@ -161,7 +161,7 @@ class SettingsPage(QWidget):
         try:
             self._store.update(**changes)
             self.banner.hide()
-        except (SettingsError, OSError) as exc:
+        except SettingsError as exc:  # a save that fails (disk full) is announced by the store, app-wide
             self.banner.show_message(f"Could not save settings: {exc}")
 
     def show_settings(self, s: AppSettings) -> None:

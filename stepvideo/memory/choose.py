@@ -2,28 +2,62 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..api import GenerationRequest
 from ..errors import OutOfMemory
-from .planner import GiB, Plan, detect_ram_bytes, plan_request, require_fit
-from .profiles import PROFILES, Profile
+from .planner import GiB, Plan, detect_ram_bytes, llm_streams, plan_request, require_fit
+from .profiles import DEFAULT_QUANTIZATION, PROFILES, Profile
+from .quantize import resolve_qtype
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    dit: Profile  # the chosen profile, with the DiT's resident block count resolved
+    llm: Profile  # the same profile, streamed or whole as the planner counted Step-LLM
+    plan: Plan | None  # None on the CPU
+    notes: tuple[str, ...] = ()  # things the user should hear (a quantization fallback)
+
+
+def usable_vram(device: torch.device) -> int:
+    """Free device memory plus what this process's caching allocator holds but does not use."""
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
 
 
 def settings_for(request: GenerationRequest, device: torch.device, weight_files: list[Path] | None = None,
-                 ) -> tuple[Profile, Plan | None]:
-    """On CUDA: plan against the free VRAM and available RAM, refusing (OutOfMemory, one line saying
+                 ) -> RunSettings:
+    """On CUDA: plan against the usable VRAM and available RAM, refusing (OutOfMemory, one line saying
     what would fit) before anything loads. On the CPU there is no VRAM budget: `auto` keeps every
     component whole in bf16, and a named profile applies as asked (so it can be exercised anywhere)."""
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        plan = require_fit(plan_request(request, gpu_bytes=int(free)))
-        return plan.settings, plan
+        wanted = request.quantization or DEFAULT_QUANTIZATION
+        # Resolve a kernel fallback (qint4/qfloat8 → qint8) before planning, so the plan counts the
+        # bytes that will really load.
+        qtype = wanted if wanted == "none" else resolve_qtype(wanted, "cuda")
+        notes = () if qtype == wanted else (f"{wanted} kernels are unavailable here; using {qtype} instead",)
+        gpu = usable_vram(device)
+        plan = require_fit(plan_request(request.replace(quantization=qtype), gpu_bytes=gpu))
+        streams = llm_streams(plan.profile, plan.quantization, gpu)
+        return RunSettings(plan.settings, _llm_profile(plan.settings, streams), plan, notes)
     _check_cpu_ram(weight_files or [])
     name = "resident" if request.profile == "auto" else request.profile
-    return PROFILES[name].replace(quantization=request.quantization or "none"), None
+    profile = PROFILES[name].replace(quantization=request.quantization or "none")
+    return RunSettings(profile, _llm_profile(profile, profile.streams), None)
+
+
+def _llm_profile(profile: Profile, streams: bool) -> Profile:
+    """Step-LLM either visits the GPU whole or streams one layer at a time (plus one in flight)."""
+    if not streams:
+        return profile.replace(resident_blocks=None, offload="none")
+    offload = "mmap" if profile.offload == "mmap" else "pinned"
+    return profile.replace(resident_blocks=1, offload=offload)
 
 
 def _check_cpu_ram(weight_files: list[Path]) -> None:

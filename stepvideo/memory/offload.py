@@ -56,23 +56,52 @@ def block_state(block: nn.Module) -> dict[str, torch.Tensor]:
 # --- Host stores ---------------------------------------------------------------------------------------
 
 
+PINNED_SLAB_BYTES = 1 << 30
+
+
+class HostSlabs:
+    """Host copies carved out of large buffers. torch's pinned-memory allocator rounds every request
+    up to a power of two (a 0.6 GB int8 DiT block would take 1 GiB), so pinned tensors are packed
+    into 1 GiB slabs instead; unpinned copies (CPU runs) are allocated exactly."""
+
+    def __init__(self, pin: bool, slab_bytes: int = PINNED_SLAB_BYTES) -> None:
+        self.pin = pin
+        self.slab_bytes = slab_bytes
+        self.slabs: list[torch.Tensor] = []
+        self._offset = 0
+
+    def copy(self, t: torch.Tensor) -> torch.Tensor:
+        if not self.pin:
+            return t.clone()  # owned: memory-mapped file views are unaligned
+        nbytes = t.numel() * t.element_size()
+        if not self.slabs or self._offset + nbytes > self.slabs[-1].numel():
+            size = max(self.slab_bytes, 1 << max(nbytes - 1, 0).bit_length())
+            self.slabs.append(torch.empty(size, dtype=torch.uint8, pin_memory=True))
+            self._offset = 0
+        view = self.slabs[-1][self._offset:self._offset + nbytes].view(t.dtype).view(t.shape)
+        view.copy_(t)
+        self._offset += -(-nbytes // ALIGN) * ALIGN
+        return view
+
+    @property
+    def nbytes(self) -> int:
+        return sum(s.numel() for s in self.slabs)
+
+
 class PinnedStore:
     """Every streamed block's tensors in host memory (pinned when CUDA is the target)."""
 
     def __init__(self, states: Iterable[tuple[int, dict[str, torch.Tensor]]], pin: bool) -> None:
-        def host(t: torch.Tensor) -> torch.Tensor:
-            # Own the memory: memory-mapped file views are unaligned and would pin page by page.
-            if pin:
-                return t if t.is_pinned() else t.pin_memory()
-            return t.clone()
-
+        slabs = HostSlabs(pin)
         # One block at a time, dropping each source as soon as its copy exists: pinning every block
         # first and freeing afterwards would hold two copies of the model in host RAM at the peak.
         self.states = {}
         for i, source in states:
-            self.states[i] = {k: host(v) for k, v in source.items()}
+            self.states[i] = {k: slabs.copy(v) for k, v in source.items()}
             del source
-        self.host_bytes = sum(v.numel() * v.element_size() for s in self.states.values() for v in s.values())
+        self.host_bytes = slabs.nbytes if pin else sum(
+            v.numel() * v.element_size() for s in self.states.values() for v in s.values())
+        self._slabs = slabs
 
     def fetch(self, index: int) -> dict[str, torch.Tensor]:
         return self.states[index]
@@ -349,6 +378,12 @@ def _read(keys: dict[str, tuple[Path, str]]) -> dict[str, torch.Tensor]:
             for rel, full in names:
                 out[rel] = f.get_tensor(full)
     return out
+
+
+def tensor_bytes(module: nn.Module) -> int:
+    """Bytes a module really holds, counting quanto QTensors by their inner tensors. (`state_dict()`
+    would unpack Marlin/TinyGemm weights into a second full-size copy on the GPU just to count them.)"""
+    return sum(t.numel() * t.element_size() for t in _device_tensors(module))
 
 
 def _device_tensors(module: nn.Module) -> Iterator[torch.Tensor]:

@@ -239,11 +239,8 @@ def _predict(
     nonblock = dit_nonblock_bytes()
     decode_act = vae_decode_activation_bytes(height, width, profile.vae_tile)
     llm_whole = llm_bytes(quantization)
-    # Text encoders: whole on the GPU when the profile is not lean and they fit; else streamed one
-    # layer at a time (embedding + 2 layers on the GPU, all layers pinned, or a ring for low-ram).
     llm_stream_gpu = LLM_EMBED_PARAMS * BF16 + 2 * llm_layer_bytes(quantization)
-    llm_fits_whole = _vram_total(llm_whole + clip_bytes() + LLM_ACT_BYTES + CLIP_ACT_BYTES) <= gpu_bytes
-    stream_llm = profile.name in ("low-vram", "low-ram") or (profile.name == "balanced" and not llm_fits_whole)
+    stream_llm = llm_streams(profile.name, quantization, gpu_bytes)
     encode_stage = (llm_stream_gpu if stream_llm else llm_whole) + clip_bytes() + LLM_ACT_BYTES + CLIP_ACT_BYTES
 
     def dit_gpu(n_resident: int) -> int:
@@ -252,13 +249,11 @@ def _predict(
         return nonblock + on_gpu * block
 
     def stages(n_resident: int) -> dict[str, int]:
-        # The DiT's GPU part stays during the decode (streamed blocks are gone by then: only the
-        # fixed N−1 remain when streaming).
-        fixed = DIT_BLOCKS if n_resident >= DIT_BLOCKS else n_resident - 1
+        # Components take turns: the pipeline drops the DiT before the VAE loads.
         return {
             "encode_text": encode_stage,
             "denoise": dit_gpu(n_resident) + act,
-            "decode": nonblock + fixed * block + vae_bytes() + decode_act,
+            "decode": vae_bytes() + decode_act,
         }
 
     if profile.name == "resident":
@@ -286,7 +281,7 @@ def _predict(
     common = HOST_BASE_BYTES + HOST_STAGING_BYTES + decoded_video_host_bytes(height, width, frames)
     ram = common + max(dit_host, llm_host)
     ram_keep = common + dit_host + llm_host
-    transfer = streamed_blocks * block
+    transfer = streamed_blocks * block * (1 if profile.cfg_batch or batch == 1 else 2)  # one pass per forward
 
     reasons = []
     if vram > gpu_bytes:
@@ -298,6 +293,17 @@ def _predict(
         ram_bytes=ram, ram_keep_bytes=ram_keep, stage_vram=stage_vram,
         transfer_bytes_per_step=transfer, fits=not reasons, reason="; ".join(reasons),
     )
+
+
+def llm_streams(profile: str, quantization: str, gpu_bytes: int) -> bool:
+    """Whether Step-LLM streams its layers (embedding + one layer + one in flight on the GPU; all
+    layers pinned, or a ring for low-ram) rather than visiting the GPU whole. Lean profiles always
+    stream; balanced streams when the whole encoder does not fit; resident never does."""
+    if profile in ("low-vram", "low-ram"):
+        return True
+    if profile == "balanced":
+        return _vram_total(llm_bytes(quantization) + clip_bytes() + LLM_ACT_BYTES + CLIP_ACT_BYTES) > gpu_bytes
+    return False
 
 
 def _vram_total(live_bytes: int) -> int:

@@ -5,7 +5,7 @@ each profile for a given request and machine; `auto` picks the fastest one that 
 
 Profiles, fastest first:
 - `resident`: every component visits the GPU whole, in turn (text encoders, then the DiT, then the
-  VAE); the DiT stays on the GPU for the whole denoise and the decode.
+  VAE); the DiT stays on the GPU for the whole denoise, then makes room for the VAE.
 - `balanced`: as many DiT blocks as fit stay on the GPU; the others stream from pinned host memory,
   one block ahead on a side CUDA stream. The planner decides the block count per machine.
 - `low-vram`: one DiT block at a time on the GPU (plus the one being prefetched); every block is
