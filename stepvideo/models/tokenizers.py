@@ -13,6 +13,7 @@ so the pipeline can tell the user.
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def _log_truncation(name: str, batch: TokenBatch, room: int) -> None:
             log.debug("%s prompt %d is longer than %d tokens and was cut", name, i, room)
 
 
-class _FixedLengthTokenizer:
+class _FixedLengthTokenizer(abc.ABC):
     """What both tokenizers share: rows of start token + content cut to fit + end token, padded.
 
     Subclasses set `name`, the special ids and `max_length`, and implement `tokenize`.
@@ -87,8 +88,9 @@ class _FixedLengthTokenizer:
         """Content tokens that fit between the two special tokens (Step-LLM 318, CLIP 75); the rest is cut."""
         return self.max_length - 2
 
+    @abc.abstractmethod
     def tokenize(self, text: str) -> list[int]:
-        raise NotImplementedError
+        """The text's content ids, without special tokens and before cutting."""
 
     def _tokenize_all(self, texts: list[str]) -> list[list[int]]:
         return [self.tokenize(t) for t in texts]
