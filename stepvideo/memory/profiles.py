@@ -7,7 +7,8 @@ Profiles, fastest first:
 - `resident`: every component visits the GPU whole, in turn (text encoders, then the DiT, then the
   VAE); the DiT stays on the GPU for the whole denoise, then makes room for the VAE.
 - `balanced`: as many DiT blocks as fit stay on the GPU; the others stream from pinned host memory,
-  one block ahead on a side CUDA stream. The planner decides the block count per machine.
+  one block ahead on a side CUDA stream. The planner decides the block count per machine. CFG's two
+  rows run one after the other, so the activations it saves hold more resident blocks.
 - `low-vram`: one DiT block at a time on the GPU (plus the one being prefetched); every block is
   pinned in host RAM. Text encoders stream the same way when they do not fit whole. CFG's two rows
   run one after the other, which halves the activations.
@@ -84,7 +85,7 @@ PROFILES: dict[str, Profile] = {
                         ff_chunk_tokens=None, previews=True, speed_rank=0),
     # resident_blocks here is only the floor; the planner raises it to what the GPU holds.
     "balanced": Profile("balanced", resident_blocks=2, offload="pinned", vae_tile=32,
-                        ff_chunk_tokens=16384, previews=True, speed_rank=1),
+                        ff_chunk_tokens=16384, previews=True, cfg_batch=False, speed_rank=1),
     "low-vram": Profile("low-vram", resident_blocks=1, offload="pinned", vae_tile=16,
                         ff_chunk_tokens=8192, previews=False, cfg_batch=False, speed_rank=2),
     "low-ram": Profile("low-ram", resident_blocks=1, offload="mmap", vae_tile=16,
