@@ -496,3 +496,18 @@ def test_attention_parameters_keep_the_published_order():
         assert list(CrossAttention(256, 128).state_dict()) == [
             "wq.weight", "wkv.weight", "wo.weight", "q_norm.weight", "k_norm.weight"
         ]
+
+
+def test_one_row_needs_no_cross_attention_mask_and_gives_the_same_answer():
+    """A single row (CFG run one row at a time) is cut to its own key count, so no mask is passed and
+    SDPA may use its flash kernel; the result equals that row of the masked batch."""
+    model = tiny_model(torch.float64)
+    latents, t, llm, llm_mask, clip = tiny_inputs(torch.float64, frames=1, rows=2, cols=2)
+    masks = []
+    hook = model.transformer_blocks[0].attn2.register_forward_pre_hook(lambda m, args: masks.append(args[2]))
+    with torch.no_grad():
+        both = model(latents, t, llm, llm_mask, clip)
+        rows = [model(latents[r:r + 1], t[r:r + 1], llm[r:r + 1], llm_mask[r:r + 1], clip[r:r + 1]) for r in (0, 1)]
+    hook.remove()
+    assert masks[0] is not None and masks[1] is None and masks[2] is None
+    torch.testing.assert_close(torch.cat(rows), both, rtol=1e-10, atol=1e-10)

@@ -228,6 +228,10 @@ class StepVideoDiT(nn.Module):
         full_mask = torch.cat([llm_mask.new_ones(llm_mask.shape[0], clip.shape[1]), llm_mask], dim=1)
         kv_lengths = caption_kv_lengths(full_mask, context.dtype)
         max_len = int(kv_lengths.max())
+        if bool((kv_lengths == max_len).all()):
+            # Every key left is visible (always so for one row, as when CFG runs its rows one at a
+            # time): no mask, so SDPA may take its flash kernel. Same math.
+            return context[:, :max_len], None
         return context[:, :max_len], key_length_mask(kv_lengths, max_len)
 
     def _check_inputs(
