@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -136,17 +137,45 @@ class MmapRingStore:
         self.host_bytes = biggest * ring
         self._next = 0
         self._slot_of: dict[int, int] = {}
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stepvideo-mmap-reader")
+        self._pending: dict[int, Future] = {}
 
     def _handle(self, path: Path):
         if path not in self._files:
             self._files[path] = safe_open(str(path), framework="pt", device="cpu").__enter__()
         return self._files[path]
 
+    def prepare(self, index: int) -> None:
+        """Start reading block `index` from the file into a free slot in the background, so the
+        disk/page-cache copy overlaps the GPU's work instead of stalling it before each block."""
+        if index in self._pending or index not in self.layout:
+            return
+        self._pending[index] = self._reader.submit(self._fill, index, self._take_slot())
+
     def fetch(self, index: int) -> dict[str, torch.Tensor]:
+        future = self._pending.pop(index, None)
+        if future is None:
+            self._drain()  # an unexpected order: prepared slots may be reused, so drop them first
+            future = self._reader.submit(self._fill, index, self._take_slot())
+        out, slot = future.result()
+        self._slot_of[index] = slot
+        return out
+
+    def _take_slot(self) -> int:
         slot = self._next
         self._next = (self._next + 1) % len(self.buffers)
-        if self.events[slot] is not None:
-            self.events[slot].synchronize()  # the previous H2D copy out of this buffer is done
+        return slot
+
+    def _drain(self) -> None:
+        for future in self._pending.values():
+            future.result()
+        self._pending.clear()
+
+    def _fill(self, index: int, slot: int) -> tuple[dict[str, torch.Tensor], int]:
+        """Runs on the reader thread (one at a time, so the file handles are never shared)."""
+        event = self.events[slot]
+        if event is not None:
+            event.synchronize()  # the previous H2D copy out of this buffer is done
             self.events[slot] = None
         buf = self.buffers[slot]
         out = {}
@@ -156,13 +185,14 @@ class MmapRingStore:
             view = buf[offset:offset + nbytes].view(dtype).view(shape)
             view.copy_(self._handle(path).get_tensor(full))
             out[key] = view
-        self._slot_of[index] = slot
-        return out
+        return out, slot
 
     def after_copy(self, index: int, event: torch.cuda.Event | None) -> None:
         self.events[self._slot_of.pop(index)] = event
 
     def close(self) -> None:
+        self._drain()
+        self._reader.shutdown(wait=True)
         for handle in self._files.values():
             handle.__exit__(None, None, None)
         self._files.clear()
@@ -294,6 +324,9 @@ class BlockStreamer:
             if nxt is not None and nxt not in self.ready:
                 self._wait_released()
                 self._fetch(nxt)
+                prepare = getattr(self.store, "prepare", None)
+                if prepare is not None:  # low-ram: start reading the block after next from the file
+                    prepare(self._next_streamed(nxt))
         return pre
 
     def _make_post(self, i: int):
