@@ -52,6 +52,14 @@ class Paused(StepVideoError):
     exit_code = 0
 
 
+class OutputError(StepVideoError):
+    """The finished video could not be written (disk full, folder gone). The job's last checkpoint is
+    kept, so running it again costs only the last few steps."""
+
+    kind = "output"
+    exit_code = 1
+
+
 class HubError(StepVideoError):
     """Downloading, verifying or deleting a model version failed."""
 

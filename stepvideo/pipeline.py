@@ -22,7 +22,7 @@ from . import __version__, loading, paths, video_io
 from .api import GenerationRequest, GenerationResult, event, validate
 from .conditioning import encode_texts
 from .denoise import DenoisePlan, RunControl, denoise
-from .errors import Cancelled
+from .errors import Cancelled, OutputError
 from .memory.choose import RunSettings, settings_for, usable_vram
 from .memory.offload import move
 from .memory.placement import place
@@ -119,11 +119,19 @@ def generate(
 
     with run.stage("write"):
         output = free_output_path(wanted_output)
-        video_io.write_mp4(video_io.to_uint8_frames(video), output, _metadata(job, time.monotonic() - began))
+        try:
+            video_io.write_mp4(video_io.to_uint8_frames(video), output, _metadata(job, time.monotonic() - began))
+            sidecar = video_io.write_sidecar(output, _metadata(job, time.monotonic() - began))
+        except OSError as exc:
+            raise OutputError(f"could not write the video to {output} ({exc.strerror or exc}); "
+                              "free some space or choose another folder, then run it again") from None
     if control is not None and control.checkpoints is not None:
         control.checkpoints.clear()
     seconds = time.monotonic() - began
-    sidecar = video_io.write_sidecar(output, _metadata(job, seconds))  # with every stage's figures
+    try:  # again, now with every stage's figures; the video itself is safe already
+        video_io.write_sidecar(output, _metadata(job, seconds))
+    except OSError as exc:
+        log.warning("could not update %s: %s", sidecar, exc)
     return GenerationResult(
         video_path=str(output), sidecar_path=str(sidecar), seconds=round(seconds, 3), seed=request.seed,
         frames=int(video.shape[0]), stage_seconds=run.stage_seconds, memory=run.memory,

@@ -53,11 +53,15 @@ def write_mp4(frames: np.ndarray, path: Path, metadata: dict[str, Any], fps: int
             "-movflags", "+faststart+use_metadata_tags",
         ],
     )
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
-    os.replace(tmp, path)
+    try:
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half video behind
+        raise
     return path
 
 

@@ -111,3 +111,25 @@ def test_a_model_too_big_for_cpu_ram_is_refused_before_loading(tiny_model, sandb
         generate(request, session=EngineSession("cpu"))
     assert "\n" not in str(caught.value)
     assert not (sandbox / "x.mp4").exists()
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_checkpoint(tiny_model, sandbox, monkeypatch):
+    import errno
+
+    from stepvideo import pipeline
+    from stepvideo.checkpoints import CheckpointStore
+    from stepvideo.denoise import RunControl
+    from stepvideo.errors import OutputError
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline.video_io, "write_mp4", disk_full)
+    store = CheckpointStore(sandbox / "data" / "checkpoints", "7")
+    control = RunControl(checkpoints=store, checkpoint_every_steps=1)
+    request = GenerationRequest(prompt="x", model=str(tiny_model), height=64, width=96, frames=17, steps=3,
+                                output=str(sandbox / "x.mp4"))
+    with pytest.raises(OutputError, match="No space left on device") as caught:
+        generate(request, session=EngineSession("cpu"), control=control)
+    assert "\n" not in str(caught.value)
+    assert store.load() is not None and store.load().step == 2  # a retry redoes only the last step
