@@ -1,6 +1,6 @@
 """Shared parsing of a published config.json into a frozen config dataclass.
 
-Every model config follows the same rule (docs/dev/CONTRACTS.md): keys that are dataclass fields are
+Every model config follows the same rule: keys that are dataclass fields are
 taken; keys the published files carry but that do not change inference (training or serving
 metadata) are type-checked and dropped; anything else is rejected with one line naming what is
 allowed, so a config for a different model is never silently half-read. Values are checked by each
