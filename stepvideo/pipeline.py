@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -121,17 +121,18 @@ def generate(
         output = free_output_path(wanted_output)
         try:
             video_io.write_mp4(video_io.to_uint8_frames(video), output, _metadata(job, time.monotonic() - began))
-            sidecar = video_io.write_sidecar(output, _metadata(job, time.monotonic() - began))
         except OSError as exc:
-            raise OutputError(f"could not write the video to {output} ({exc.strerror or exc}); "
+            reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise OutputError(f"could not write the video to {output} ({reason}); "
                               "free some space or choose another folder, then run it again") from None
     if control is not None and control.checkpoints is not None:
         control.checkpoints.clear()
     seconds = time.monotonic() - began
-    try:  # again, now with every stage's figures; the video itself is safe already
+    sidecar = video_io.sidecar_path(output)
+    try:  # the video (with its metadata inside) is safe already: a sidecar problem is only a warning
         video_io.write_sidecar(output, _metadata(job, seconds))
     except OSError as exc:
-        log.warning("could not update %s: %s", sidecar, exc)
+        log.warning("could not write %s: %s", sidecar, exc)
     return GenerationResult(
         video_path=str(output), sidecar_path=str(sidecar), seconds=round(seconds, 3), seed=request.seed,
         frames=int(video.shape[0]), stage_seconds=run.stage_seconds, memory=run.memory,
@@ -184,30 +185,25 @@ def _denoise(job: _Job, text, control: RunControl | None) -> torch.Tensor:
         control = dataclasses.replace(control, preview_every_steps=0)
     loader = lambda: place(lambda: loading.dit_on_meta(root), loading.dit_spec(root), profile,  # noqa: E731
                            job.device, DTYPE, commit_of(root))
-    with job.run.stage("load", part="transformer"):
-        dit_context = job.session.using(job.key("dit", root, profile), loader)
-        dit = dit_context.__enter__()
-    try:
+    with ExitStack() as stack:
+        with job.run.stage("load", part="transformer"):
+            dit = stack.enter_context(job.session.using(job.key("dit", root, profile), loader))
         dit.module.ff_chunk_tokens = profile.ff_chunk_tokens
         with job.run.stage("denoise", steps=plan.steps, profile=profile.name, quantization=dit.qtype):
             return denoise(dit, text.to(job.device), plan, job.device,
                            on_step=_step_reporter(job.run, control, plan.steps),
                            should_cancel=job.cancelled, control=control)
-    finally:
-        dit_context.__exit__(None, None, None)
 
 
 def _decode_video(job: _Job, latents: torch.Tensor) -> Any:
     base = job.roots.base
-    with job.run.stage("load", part="vae"):
-        vae_context = job.session.using(job.key("vae", base), lambda: move(loading.load_vae(base, DTYPE), job.device))
-        vae = vae_context.__enter__()
-    try:
+    loader = lambda: move(loading.load_vae(base, DTYPE), job.device)  # noqa: E731
+    with ExitStack() as stack:
+        with job.run.stage("load", part="vae"):
+            vae = stack.enter_context(job.session.using(job.key("vae", base), loader))
         tile = _vae_tile(job, latents)
         with job.run.stage("decode", tile=tile):
             return _decode(vae, latents, job.device, DTYPE, job.cancelled, tile)
-    finally:
-        vae_context.__exit__(None, None, None)
 
 
 def _vae_tile(job: _Job, latents: torch.Tensor) -> int | None:

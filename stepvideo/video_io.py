@@ -5,6 +5,7 @@ Torch-free, so the desktop can read metadata back ("reuse settings") without the
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -58,6 +59,14 @@ def write_mp4(frames: np.ndarray, path: Path, metadata: dict[str, Any], fps: int
         for frame in frames:
             writer.send(np.ascontiguousarray(frame))
         writer.close()
+        # imageio-ffmpeg does not check ffmpeg's exit status: a disk that fills while x264 flushes or
+        # while +faststart rewrites the file leaves a short file behind. Count what was written.
+        try:
+            written, _seconds = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+        except RuntimeError:  # ffmpeg cannot even read it back
+            written = 0
+        if written != n:
+            raise OSError(errno.EIO, f"ffmpeg wrote {written} of {n} frames (is the disk full?)")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # never leave a half video behind

@@ -167,8 +167,11 @@ class MmapRingStore:
         return slot
 
     def _drain(self) -> None:
-        for future in self._pending.values():
-            future.result()
+        """Wait for read-aheads nobody will use. A failed one is only logged: its block will be read
+        again when needed, and an error here must not hide the one a caller is already handling."""
+        for index, future in self._pending.items():
+            if future.exception() is not None:
+                log.warning("read-ahead of block %d failed: %s", index, future.exception())
         self._pending.clear()
 
     def _fill(self, index: int, slot: int) -> tuple[dict[str, torch.Tensor], int]:
@@ -191,11 +194,13 @@ class MmapRingStore:
         self.events[self._slot_of.pop(index)] = event
 
     def close(self) -> None:
-        self._drain()
-        self._reader.shutdown(wait=True)
-        for handle in self._files.values():
-            handle.__exit__(None, None, None)
-        self._files.clear()
+        try:
+            self._drain()
+            self._reader.shutdown(wait=True)
+        finally:
+            for handle in self._files.values():
+                handle.__exit__(None, None, None)
+            self._files.clear()
 
 
 _SAFE_DTYPES = {

@@ -53,12 +53,15 @@ class Placed:
         return self.module(*args, **kwargs)
 
     def close(self) -> None:
-        if self.streamer is not None:
-            self.streamer.detach()
-            store = self.streamer.store
-            if hasattr(store, "close"):
-                store.close()
-            self.streamer = None
+        streamer, self.streamer = self.streamer, None
+        if streamer is None:
+            return
+        try:
+            streamer.detach()
+        finally:
+            close_store = getattr(streamer.store, "close", None)
+            if close_store is not None:
+                close_store()
 
 
 def _blocks(module: nn.Module, path: str) -> nn.ModuleList:
