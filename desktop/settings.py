@@ -44,6 +44,9 @@ class AppSettings:
     theme: str = "system"
     notifications: bool = True
     active_model: str = ""  # "" = the base repo; else a repo id or a model folder
+    # Folders in the hub layout the user picked ("Use a folder on disk…"); only listed, never deleted.
+    # Added without a schema bump: a file without it loads with the default (no folders).
+    local_models: tuple[str, ...] = ()
     queue_paused: bool = False  # survives restarts: a queue paused at quit stays paused
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     last_page: int = 0
@@ -65,6 +68,18 @@ class AppSettings:
                 raise SettingsError(f"{name.replace('_', ' ')} must be true or false")
         if not 0 <= int(self.last_page) <= 4:
             raise SettingsError(f"last page {self.last_page!r} is not allowed; it must be 0 to 4")
+        self._check_local_models()
+
+    def _check_local_models(self) -> None:
+        folders = self.local_models
+        if not isinstance(folders, (list, tuple)):
+            raise SettingsError("local models must be a list of absolute folder paths")
+        for folder in folders:
+            if not isinstance(folder, str) or not Path(folder).is_absolute():
+                raise SettingsError(f"local model folder {folder!r} is not allowed; it must be an absolute path")
+        if len(set(folders)) != len(folders):
+            raise SettingsError("local models lists a folder twice; each folder may be listed once")
+        object.__setattr__(self, "local_models", tuple(folders))  # JSON gives a list; keep it hashable
 
     @property
     def output_path(self) -> Path:

@@ -1,4 +1,5 @@
-"""The Models page over the hub client: download (with resume), cancel, verify, delete, use, clean."""
+"""The Models page over the hub client: download (with resume), cancel, verify, delete, use, clean;
+and model folders the user already has on disk (checked, listed in the settings, never deleted)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
+from desktop import local_models
 from desktop.token_counter import TokenCounter
+from desktop.views.local_model_card import LocalModelCard
 from desktop.views.models_page import ModelCard
 from stepvideo.errors import StepVideoError
 from stepvideo.presets import BASE_REPO, TURBO_REPO
@@ -38,6 +41,9 @@ class ModelsController(QObject):
         page.clean_requested.connect(self._clean)
         page.plan_requested.connect(hub.plan)
         page.change_folder_requested.connect(lambda: app.window.show_page("settings"))
+        page.local_card_added = self._wire_local_card
+        page.local_folder_chosen.connect(self.add_local_folder)
+        self.show_local()
 
     def _wire_card(self, card: ModelCard) -> None:
         card.download_requested.connect(self.download)
@@ -45,6 +51,10 @@ class ModelsController(QObject):
         card.verify_requested.connect(self.app.hub.verify)
         card.delete_requested.connect(self.delete)
         card.use_requested.connect(self.use)
+
+    def _wire_local_card(self, card: LocalModelCard) -> None:
+        card.use_requested.connect(self.use_local)
+        card.remove_requested.connect(self.remove_local)
 
     # ---- the active model ------------------------------------------------------------------------
     def active_model(self) -> str:
@@ -55,10 +65,14 @@ class ModelsController(QObject):
         from stepvideo import hub
 
         model = self.active_model()
-        try:
-            root = hub.resolve_model_dir(model, None, self.app.store.value.models_dir or None)
+        cache = self.app.store.value.models_dir or None
+        try:  # the tokenizers live with the components (a transformer-only folder takes them from the base)
+            root = hub.resolve_model_roots(model, None, cache).components
         except StepVideoError:
-            root = None
+            try:
+                root = hub.resolve_model_dir(model, None, cache)
+            except StepVideoError:
+                root = None
         self.app.composer.set_model("" if model == BASE_REPO else model, TokenCounter.for_model_root(root))
         self.app.models.set_active(model)
 
@@ -93,6 +107,43 @@ class ModelsController(QObject):
         else:
             app.store.update(active_model="" if repo == BASE_REPO else repo)
         app.window.statusBar().showMessage(f"New jobs use {repo}", 4000)
+
+    # ---- folders on disk ------------------------------------------------------------------------
+    def show_local(self) -> None:
+        cache = self.app.store.value.models_dir or None
+        self.app.models.show_local([local_models.describe(p, cache) for p in self.app.store.value.local_models])
+        self.app.models.set_active(self.active_model())
+
+    def add_local_folder(self, folder: str) -> bool:
+        """Check the folder with the engine's file lists; list it and make it active, or say in one line why not."""
+        app = self.app
+        try:
+            model = local_models.check_folder(folder, app.store.value.models_dir or None)
+        except StepVideoError as exc:
+            app.models.banner.show_message(f"This folder cannot be used: {exc}")
+            return False
+        listed = app.store.value.local_models
+        app.store.update(local_models=listed if model.path in listed else (*listed, model.path),
+                         active_model=model.path)
+        app.models.banner.hide()
+        self.show_local()
+        app.window.statusBar().showMessage(f"New jobs use {model.path}", 4000)
+        return True
+
+    def use_local(self, folder: str) -> None:
+        """Checked again: the folder may have moved or lost a file since it was listed."""
+        self.add_local_folder(folder)
+
+    def remove_local(self, folder: str) -> None:
+        """Forget the folder (its files stay); if it was in use, new jobs go back to the base model."""
+        app = self.app
+        s = app.store.value
+        changes: dict = {"local_models": tuple(p for p in s.local_models if p != folder)}
+        if s.active_model == folder:
+            changes["active_model"] = ""
+        app.store.update(**changes)
+        self.show_local()
+        app.window.statusBar().showMessage(f"Removed {folder} from the list; its files are still on disk", 4000)
 
     def _clean(self) -> None:
         if self.app._confirm("Clean partial files", "Delete unfinished download pieces that no download can resume?"):

@@ -1,9 +1,13 @@
-"""The Models page over stepvideo.hub: one card per known model, versions, download/verify/delete/use."""
+"""The Models page over stepvideo.hub: one card per known model, versions, download/verify/delete/use,
+and cards for model folders the user already has on disk ("Use a folder on disk…")."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -14,7 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import theme
+from desktop.local_models import LocalModel
 from desktop.views import icons
+from desktop.views.local_model_card import LocalModelCard
 from desktop.views.widgets import GRID, Banner, Card, human_bytes, human_duration, muted, push_button, title
 from stepvideo.presets import BASE_REPO, TURBO_REPO
 
@@ -24,6 +30,12 @@ MODEL_CARDS = (
     (TURBO_REPO, "Step-Video-T2V Turbo", "A distilled transformer for 10–15 steps. It needs the base model's "
                                          "text encoders and VAE, which are downloaded with it if missing."),
 )
+def pick_directory(parent: QWidget, start: str) -> str:
+    """The folder the user picked, or "" when they cancelled (tests replace ModelsPage.pick_directory)."""
+    return QFileDialog.getExistingDirectory(parent, "Use a model folder on disk", start,
+                                            QFileDialog.Option.ShowDirsOnly)
+
+
 STATUS_WORDS = {"complete": "installed", "partial": "partial download", "corrupt": "corrupt files", "unknown": "installed (not checked)"}
 
 
@@ -173,6 +185,7 @@ class ModelsPage(QWidget):
     clean_requested = Signal()
     plan_requested = Signal(str)
     change_folder_requested = Signal()
+    local_folder_chosen = Signal(str)  # a folder picked with "Use a folder on disk…"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -201,10 +214,12 @@ class ModelsPage(QWidget):
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
 
+        self._hub_ready = False  # a downloaded model is complete (set by show_installed)
         self.first_run = Card("Get started: download the model")
         text = QLabel("No model is installed yet. Step-Video-T2V needs about 100 GB of disk: the 30B transformer "
                       "(~59 GB), the Step-LLM text encoder (~39 GB), CLIP and the VAE (~3 GB). Turbo adds its own "
-                      "transformer (~59 GB). Downloads resume where they stopped.")
+                      "transformer (~59 GB). Downloads resume where they stopped. Already have the weights in a "
+                      "folder (huggingface-cli --local-dir, DiffSynth, ComfyUI)? Use it where it is.")
         text.setWordWrap(True)
         self.first_run.body.addWidget(text)
         row = QHBoxLayout()
@@ -212,7 +227,11 @@ class ModelsPage(QWidget):
         self.check_size.clicked.connect(lambda: self.plan_requested.emit(BASE_REPO))
         self.plan_text = muted()
         self.plan_text.setWordWrap(True)
+        self.first_run_folder = push_button("Use a folder on disk…", "folder")
+        self.first_run_folder.setAccessibleName("Use model weights already in a folder on disk")
+        self.first_run_folder.clicked.connect(self._choose_folder)
         row.addWidget(self.check_size)
+        row.addWidget(self.first_run_folder)
         row.addWidget(self.plan_text, 1)
         self.first_run.body.addLayout(row)
         self.col.addWidget(self.first_run)
@@ -221,6 +240,24 @@ class ModelsPage(QWidget):
         for repo, name, blurb in MODEL_CARDS:
             self._add_card(repo, name, blurb)
         self._custom_anchor = self.col.count()
+
+        self.pick_directory = pick_directory  # replaceable: tests answer the dialog without showing it
+        self.local_cards: dict[str, LocalModelCard] = {}
+        local = Card("Use weights you already have")
+        text = muted("A folder in the Hugging Face layout of stepfun-ai/stepvideo-t2v (transformer/, step_llm/, "
+                     "hunyuan_clip/, vae/), e.g. from huggingface-cli download --local-dir. Its files are checked, "
+                     "used where they are, and never moved or deleted.")
+        text.setWordWrap(True)
+        local.body.addWidget(text)
+        row = QHBoxLayout()
+        self.use_folder = push_button("Use a folder on disk…", "folder")
+        self.use_folder.setAccessibleName("Use a model folder on disk")
+        self.use_folder.clicked.connect(self._choose_folder)
+        row.addWidget(self.use_folder)
+        row.addStretch(1)
+        local.body.addLayout(row)
+        self.col.addWidget(local)
+        self._local_anchor = self.col.count()
 
         add = Card("Add a repository")
         row = QHBoxLayout()
@@ -263,7 +300,36 @@ class ModelsPage(QWidget):
         self.col.insertWidget(self.col.count() if not hasattr(self, "_custom_anchor") else self._custom_anchor, card)
         if hasattr(self, "_custom_anchor"):
             self._custom_anchor += 1
+            self._local_anchor += 1
         return card
+
+    # ---- folders on disk -------------------------------------------------------------------------
+    def _choose_folder(self) -> None:
+        # Start next to the last folder picked: model folders tend to live side by side.
+        start = str(Path(next(reversed(self.local_cards))).parent) if self.local_cards else str(Path.home())
+        folder = self.pick_directory(self, start)
+        if folder:
+            self.local_folder_chosen.emit(folder)
+
+    def show_local(self, models: list[LocalModel]) -> None:
+        """One card per listed folder, in list order; cards of folders no longer listed go away."""
+        wanted = {m.path for m in models}
+        for path in [p for p in self.local_cards if p not in wanted]:
+            card = self.local_cards.pop(path)
+            self.col.removeWidget(card)
+            card.deleteLater()
+        for i, model in enumerate(models):
+            card = self.local_cards.get(model.path)
+            if card is None:
+                card = self.local_cards[model.path] = LocalModelCard(model)
+                self.col.insertWidget(self._local_anchor + i, card)
+                self.local_card_added(card)
+            else:
+                card.show_model(model)
+        self._update_first_run()
+
+    def local_card_added(self, card: LocalModelCard) -> None:
+        """Hook for the controller to wire a new local folder card."""
 
     def card(self, repo: str) -> ModelCard:
         if repo not in self.cards:
@@ -282,7 +348,13 @@ class ModelsPage(QWidget):
             self.card(repo)
         for repo, card in self.cards.items():
             card.show_versions(by_repo.get(repo, []))
-        self.first_run.setVisible(not any(v.status in ("complete", "unknown") for v in versions))
+        self._hub_ready = any(v.status in ("complete", "unknown") for v in versions)
+        self._update_first_run()
+
+    def _update_first_run(self) -> None:
+        """The empty state only while neither a downloaded model nor a usable folder on disk exists."""
+        local_ready = any(card.usable for card in self.local_cards.values())
+        self.first_run.setVisible(not (self._hub_ready or local_ready))
 
     def set_online(self, online: bool | None) -> None:
         c = theme.colors()
@@ -300,3 +372,5 @@ class ModelsPage(QWidget):
     def set_active(self, repo: str) -> None:
         for key, card in self.cards.items():
             card.set_active(key == repo)
+        for path, card in self.local_cards.items():
+            card.set_active(path == repo)
