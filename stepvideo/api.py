@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidRequest
+from .memory.profiles import PROFILE_NAMES, QUANTIZATIONS
 from .presets import (
     BASE_REPO,
     DEFAULT_FRAMES,
@@ -22,8 +23,7 @@ from .presets import (
 from .strict_fields import from_known_fields
 
 PROTOCOL_VERSION = 1
-PROFILES = ("auto", "resident", "balanced", "low-vram", "low-ram")
-QUANTIZATIONS = ("none", "qint8", "qfloat8", "qint4")
+PROFILES = ("auto", *PROFILE_NAMES)  # `auto`: the planner picks the fastest profile that fits
 MAX_STEPS = 200
 
 
@@ -137,7 +137,6 @@ EVENT_TYPES = (
     "ready", "job_started", "stage", "step", "memory", "preview", "job_done", "job_failed", "log",
     "download", "job_paused", "job_interrupted",
 )
-STAGES = ("load", "encode_text", "denoise", "decode", "write")
 
 
 def event(type_: str, **fields: Any) -> dict[str, Any]:

@@ -59,6 +59,3 @@ def latent_shape(height: int, width: int, frames: int) -> tuple[int, int, int, i
         width // SPATIAL_FACTOR,
     )
 
-
-def seconds_of(frames: int) -> float:
-    return frames / FPS

@@ -69,6 +69,3 @@ def tiny_turbo_model(tmp_path_factory):
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-turbo") / "stepvideo-t2v-turbo", turbo=True)
 
-
-# Small request sizes that keep the tiny model's pipeline at about a second on CPU.
-TINY_REQUEST = {"height": 64, "width": 96, "frames": 17, "steps": 2}

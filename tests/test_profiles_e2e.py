@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_generate_cli import frames_of
 
 from stepvideo import loading, scheduler
 from stepvideo.api import GenerationRequest
@@ -15,8 +16,6 @@ from stepvideo.memory.profiles import PROFILES
 from stepvideo.pipeline import generate
 from stepvideo.session import EngineSession
 from stepvideo.video_io import read_metadata
-
-from test_generate_cli import frames_of
 
 
 @pytest.fixture(scope="module")

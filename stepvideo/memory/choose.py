@@ -10,7 +10,7 @@ import torch
 
 from ..api import GenerationRequest
 from ..errors import OutOfMemory
-from .planner import GiB, Plan, detect_ram_bytes, llm_streams, plan_request, require_fit
+from .planner import GiB, Plan, detect_gpu_bytes, detect_ram_bytes, llm_streams, plan_request, require_fit
 from .profiles import DEFAULT_QUANTIZATION, PROFILES, Profile
 from .quantize import resolve_qtype
 
@@ -26,9 +26,11 @@ class RunSettings:
 
 
 def usable_vram(device: torch.device) -> int:
-    """Free device memory plus what this process's caching allocator holds but does not use."""
-    free, _total = torch.cuda.mem_get_info(device)
-    return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    """Free device memory plus what this process's caching allocator holds but does not use (the
+    planner's reading, once this process has its CUDA context)."""
+    torch.cuda.init()
+    with torch.cuda.device(device):
+        return detect_gpu_bytes()
 
 
 def settings_for(request: GenerationRequest, device: torch.device, weight_files: list[Path] | None = None,
