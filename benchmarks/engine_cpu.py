@@ -34,9 +34,9 @@ def main() -> None:
         import torch
 
         from stepvideo.api import GenerationRequest
-        from stepvideo.pipeline import generate
-        from stepvideo.session import EngineSession
-        from stepvideo.testing import make_tiny_model
+        from stepvideo.engine.pipeline import generate
+        from stepvideo.engine.session import EngineSession
+        from stepvideo.testing.tiny_model import make_tiny_model
 
         began = time.perf_counter()
         model = make_tiny_model(Path(tmp) / "tiny")

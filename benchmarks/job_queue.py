@@ -24,7 +24,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE.parent))
 
 from stepvideo.api import GenerationRequest  # noqa: E402
-from stepvideo.jobs import JobQueue  # noqa: E402
+from stepvideo.jobs.store import JobQueue  # noqa: E402
 from stepvideo.presets import latent_shape  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def bench_queue(root: Path, jobs: int) -> dict:
 def bench_checkpoint(root: Path) -> dict:
     import torch
 
-    from stepvideo.checkpoints import CheckpointStore
+    from stepvideo.jobs.checkpoints import CheckpointStore
 
     shape = (1, *latent_shape(544, 992, 204))
     latents = torch.randn(shape, dtype=torch.float32)

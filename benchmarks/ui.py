@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 SHOW_SCRIPT = r"""
 import sys
-from desktop.app import make_application
+from stepvideo_desktop.app import make_application
 app = make_application([sys.argv[0]])
-from desktop.controller import Controller
+from stepvideo_desktop.controller import Controller
 c = Controller(start_worker=False)
 c.window.show()
 app.processEvents()
@@ -106,8 +106,8 @@ def spin_until(app, condition, timeout_s: float) -> bool:
 
 
 def latency_during_job(app, tiny: Path) -> dict:
-    from desktop.controller import Controller
     from stepvideo.api import GenerationRequest
+    from stepvideo_desktop.controller import Controller
 
     c = Controller(start_worker=True)
     c.window.show()
@@ -130,8 +130,8 @@ def latency_during_job(app, tiny: Path) -> dict:
 
 
 def latency_during_download(app, tiny: Path, seconds: float = 6.0) -> dict:
-    from desktop.controller import Controller
     from stepvideo import hub
+    from stepvideo_desktop.controller import Controller
     from tests.fixtures.local_hub import LocalHub
 
     server = LocalHub().start()
@@ -162,9 +162,9 @@ def latency_during_download(app, tiny: Path, seconds: float = 6.0) -> dict:
 
 
 def open_big_queue(app, n: int = 1000) -> dict:
-    from desktop.controller import Controller
     from stepvideo.api import GenerationRequest
-    from stepvideo.jobs import JobQueue
+    from stepvideo.jobs.store import JobQueue
+    from stepvideo_desktop.controller import Controller
 
     queue = JobQueue()
     queue.add_many([GenerationRequest(prompt=f"prompt number {i}: a long description of a scene " * 2, seed=i)
@@ -200,8 +200,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="stepvideo-ui-bench-") as tmp:
         root = Path(tmp)
         isolate(root)
-        from desktop.app import make_application
-        from stepvideo.testing import make_tiny_model
+        from stepvideo.testing.tiny_model import make_tiny_model
+        from stepvideo_desktop.app import make_application
 
         tiny = make_tiny_model(root / "tiny")
         results = {"cold_start": cold_start(args.runs)}

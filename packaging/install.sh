@@ -37,7 +37,7 @@ EOF
 
 APP_ID=stepvideo-desktop
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RESOURCES=$REPO/resources
+RESOURCES=$REPO/stepvideo_desktop/resources
 DATA_HOME=${XDG_DATA_HOME:-$HOME/.local/share}
 APP_DATA=$DATA_HOME/StepVideoDesktop
 ICON_SIZES=(16 24 32 48 64 128 256 512)
@@ -257,7 +257,7 @@ print(" ".join(i["metadata"]["version"] for i in json.load(sys.stdin)["install"]
 
 install_app() {
     local extras=desktop
-    [[ $MODE == dev ]] && extras=desktop,test
+    [[ $MODE == dev ]] && extras=desktop,test,dev
     if [[ $MODE == release ]]; then
         pip install "${REPO}[${extras}]"
     else
@@ -272,7 +272,7 @@ TORCH_STAMP=.stepvideo-torch-stamp
 APP_STAMP=.stepvideo-app-stamp
 
 source_tree_hash() {  # one hash over the paths and contents of the files a wheel takes from the checkout
-    (cd "$REPO" && find stepvideo desktop resources -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
+    (cd "$REPO" && find stepvideo stepvideo_desktop -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
 }
 
@@ -308,7 +308,7 @@ install_python_side() {
         install_torch "$choice"
         printf '%s\n' "$torch_stamp" >"$VENV/$TORCH_STAMP"
     fi
-    if stamp_matches "$APP_STAMP" "$app_stamp" && "$VENV/bin/python" -c 'import stepvideo, desktop' >/dev/null 2>&1; then
+    if stamp_matches "$APP_STAMP" "$app_stamp" && "$VENV/bin/python" -c 'import stepvideo, stepvideo_desktop' >/dev/null 2>&1; then
         say "the app is up to date (pass --force to reinstall it)"
         return
     fi

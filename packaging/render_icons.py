@@ -17,7 +17,7 @@ from pathlib import Path
 
 ICON_NAME = "stepvideo-desktop"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = Path(__file__).resolve().parent.parent / "stepvideo_desktop" / "resources"
 HICOLOR = RESOURCES / "icons" / "hicolor"
 SVG = HICOLOR / "scalable" / "apps" / f"{ICON_NAME}.svg"
 

@@ -57,7 +57,7 @@ def sandbox(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A tiny random Step-Video-T2V repo in the hub layout, made once per test session (read-only!)."""
-    from stepvideo.testing import make_tiny_model
+    from stepvideo.testing.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-model") / "stepvideo-t2v")
 
@@ -65,7 +65,7 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_turbo_model(tmp_path_factory):
     """A tiny turbo repo: a transformer only, like stepfun-ai/stepvideo-t2v-turbo."""
-    from stepvideo.testing import make_tiny_model
+    from stepvideo.testing.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-turbo") / "stepvideo-t2v-turbo", turbo=True)
 

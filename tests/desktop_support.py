@@ -20,7 +20,7 @@ def app_dirs(sandbox, monkeypatch):
 
 
 def make_controller(qtbot, start_worker: bool = False, monkeypatch=None):
-    from desktop.controller import Controller
+    from stepvideo_desktop.controller import Controller
 
     controller = Controller(start_worker=start_worker)
     qtbot.addWidget(controller.window)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stepvideo.checkpoints import CheckpointStore, clean_orphans
+from stepvideo.jobs.checkpoints import CheckpointStore, clean_orphans
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def test_clear_and_clean_orphans(tmp_path):
 
 SAVER = textwrap.dedent("""
     import sys, torch
-    from stepvideo.checkpoints import CheckpointStore
+    from stepvideo.jobs.checkpoints import CheckpointStore
     store = CheckpointStore(sys.argv[1], 5)
     step = 0
     while True:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
+from stepvideo.engine.weights import load_torch_checkpoint
 from stepvideo.errors import ConfigError, WeightsMismatch
 from stepvideo.models.clip import (
     CHECKPOINT_IGNORE,
@@ -17,7 +18,6 @@ from stepvideo.models.clip import (
     load_hunyuan_clip,
     parameter_count,
 )
-from stepvideo.weights import load_torch_checkpoint
 
 CONFIG_PATH = Path(__file__).parent / "data" / "hub_configs" / "hunyuan_clip" / "clip_text_encoder" / "config.json"
 

@@ -1,14 +1,14 @@
-"""desktop.assets: the style sheet and example prompts come through stepvideo.resources (override included),
+"""stepvideo_desktop.assets: the style sheet and example prompts come through stepvideo.resources (override included),
 and the example chips are chosen by file: English, Chinese, and a few official eval prompts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from desktop import assets
-from stepvideo import resources
+from stepvideo_desktop import assets
+from stepvideo_desktop import resource_files as resources
 
-RES = Path(__file__).resolve().parent.parent / "resources"
+RES = Path(__file__).resolve().parent.parent / "stepvideo_desktop" / "resources"
 
 
 def _cjk(text: str) -> bool:

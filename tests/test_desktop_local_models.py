@@ -9,7 +9,7 @@ import shutil
 import pytest
 from desktop_support import app_dirs, fill_composer, make_controller  # noqa: F401
 
-from stepvideo import layout
+from stepvideo.engine import layout
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_model_folder_is_accepted_becomes_active_and_new_jobs_use_it(controlle
     assert card.status.text() == "ready" and not card.active_badge.isHidden() and card.use.text() == "In use"
     assert "local folder" in card.detail.text() and path in card.path_label.text()
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    from desktop.views.widgets import human_bytes
+    from stepvideo_desktop.views.widgets import human_bytes
 
     assert human_bytes(size) in card.detail.text()
     saved = json.loads((app_dirs / "config" / "settings.json").read_text())
@@ -109,7 +109,7 @@ def test_remove_from_list_forgets_the_folder_but_keeps_its_files(controller, mon
 
 
 def test_a_listed_folder_that_lost_a_file_says_why_and_cannot_be_used(qtbot, app_dirs, monkeypatch, folder):  # noqa: F811
-    from desktop import settings as settings_mod
+    from stepvideo_desktop import settings as settings_mod
 
     path = str(folder.resolve())
     settings_mod.save(settings_mod.AppSettings(local_models=(path,)))
@@ -124,7 +124,7 @@ def test_a_listed_folder_that_lost_a_file_says_why_and_cannot_be_used(qtbot, app
 
 
 def test_settings_without_the_new_field_still_load(sandbox):
-    from desktop import settings as settings_mod
+    from stepvideo_desktop import settings as settings_mod
 
     path = sandbox / "config" / "settings.json"
     path.write_text(json.dumps({"theme": "dark", "active_model": "", "schema_version": 1}))

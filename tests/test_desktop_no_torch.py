@@ -10,17 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from stepvideo import video_io
+from stepvideo.engine import video_io
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = r"""
 import sys, time
 model, video = sys.argv[1], sys.argv[2]
-from desktop.app import make_application
+from stepvideo_desktop.app import make_application
 app = make_application([sys.argv[0]])
-from desktop.controller import Controller
-from desktop.views.gallery_model import thumbnail_path
+from stepvideo_desktop.controller import Controller
+from stepvideo_desktop.views.gallery_model import thumbnail_path
 
 def spin_until(check, seconds=30):
     end = time.monotonic() + seconds

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from desktop import protocol
 from stepvideo.api import event
+from stepvideo_desktop import protocol
 
 
 def test_worker_argv_is_the_serve_command_with_the_queue_and_intervals():
     argv = protocol.worker_argv(protocol.WorkerOptions(Path("/q/queue.sqlite3"), 7, 3, python="/py"))
-    assert argv == ["/py", "-m", "stepvideo.worker", "--serve", "--queue", "/q/queue.sqlite3",
+    assert argv == ["/py", "-m", "stepvideo.jobs.worker_entry", "--serve", "--queue", "/q/queue.sqlite3",
                     "--checkpoint-every-steps", "7", "--preview-every-steps", "3"]
 
 
 def test_worker_argv_is_accepted_by_the_workers_own_parser():
     import argparse
 
-    from stepvideo.worker import add_worker_arguments
+    from stepvideo.jobs.worker_entry import add_worker_arguments
 
     parser = argparse.ArgumentParser()
     add_worker_arguments(parser)

@@ -7,8 +7,8 @@ import json
 import pytest
 from desktop_support import app_dirs, make_controller  # noqa: F401
 
-from desktop import settings as settings_mod
-from desktop.settings import SCHEMA_VERSION, AppSettings, SettingsError
+from stepvideo_desktop import settings as settings_mod
+from stepvideo_desktop.settings import SCHEMA_VERSION, AppSettings, SettingsError
 
 
 def test_defaults_round_trip(sandbox):

@@ -57,7 +57,7 @@ def test_typing_a_prompt_and_ctrl_enter_queues_it(controller, qtbot):
 
 
 def test_generate_next_puts_the_job_first_and_unlocked_seed_rolls(controller, qtbot, monkeypatch):
-    from desktop.views import composer as composer_module
+    from stepvideo_desktop.views import composer as composer_module
 
     rolls = iter([1111, 2222, 3333])
     monkeypatch.setattr(composer_module.random, "randrange", lambda _n: next(rolls))
@@ -209,14 +209,14 @@ def _made_by_the_app(path: Path, prompt: str) -> Path:
     """A real mp4 with the app's metadata in its comment tag and no sidecar next to it."""
     import numpy as np
 
-    from stepvideo import video_io
+    from stepvideo.engine import video_io
 
     request = {"prompt": prompt, "height": 544, "width": 992, "frames": 34, "seed": 5, "steps": 20}
     return video_io.write_mp4(np.full((17, 32, 32, 3), 90, np.uint8), path, {"request": request})
 
 
 def test_files_from_the_command_line_load_settings_or_say_why_not(controller, sandbox):
-    from desktop.app import parse_args
+    from stepvideo_desktop.app import parse_args
 
     made = _made_by_the_app(sandbox / "elsewhere" / "made.mp4", "a heron at dawn")
     notes = sandbox / "notes.txt"
@@ -239,8 +239,8 @@ def test_files_from_the_command_line_load_settings_or_say_why_not(controller, sa
 def test_an_exception_in_a_slot_is_logged_and_shown_in_one_line(controller, qtbot, root_logging):
     from PySide6.QtWidgets import QPushButton
 
-    from desktop import app as app_module
-    from desktop import crash_hook
+    from stepvideo_desktop import app as app_module
+    from stepvideo_desktop import crash_hook
 
     log_file = app_module.setup_logging()
     previous = crash_hook.install(controller.show_unexpected, log_file)
@@ -260,7 +260,7 @@ def test_an_exception_in_a_slot_is_logged_and_shown_in_one_line(controller, qtbo
 
 
 def test_a_setting_that_cannot_be_saved_still_applies_and_says_so(controller, monkeypatch):
-    from desktop import settings as settings_module
+    from stepvideo_desktop import settings as settings_module
 
     def refuse(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied")
@@ -276,7 +276,7 @@ def test_a_setting_that_cannot_be_saved_still_applies_and_says_so(controller, mo
 def test_a_failed_delete_puts_back_what_moved_or_says_where_it_is(controller, sandbox, monkeypatch):
     import os
 
-    from desktop.controllers import gallery as gallery_controller
+    from stepvideo_desktop.controllers import gallery as gallery_controller
 
     trash = sandbox / "trash"
     trash.mkdir()
@@ -325,7 +325,7 @@ def test_screenshot_mode_writes_a_png_and_exits(sandbox, tmp_path):
     out = tmp_path / "models.png"
     stray = tmp_path / "notes.txt"  # a file argument (as the desktop entry passes) is not a usage error
     stray.write_text("x")
-    proc = subprocess.run([sys.executable, "-m", "desktop", "--screenshot", str(out), "--page", "models", str(stray)],
+    proc = subprocess.run([sys.executable, "-m", "stepvideo_desktop", "--screenshot", str(out), "--page", "models", str(stray)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     from PySide6.QtGui import QImage
@@ -335,7 +335,7 @@ def test_screenshot_mode_writes_a_png_and_exits(sandbox, tmp_path):
 
 
 def test_a_screenshot_that_cannot_be_written_names_the_path(app_dirs, root_logging, capsys):  # noqa: F811
-    from desktop.app import main
+    from stepvideo_desktop.app import main
 
     target = app_dirs / "no such folder" / "queue.png"
     assert main(["--screenshot", str(target), "--page", "queue"]) == 1
@@ -368,7 +368,7 @@ def test_reopening_shows_the_queue_exactly_as_it_was(qtbot, app_dirs, monkeypatc
 
 def test_a_job_left_running_by_a_dead_app_shows_as_interrupted(qtbot, app_dirs, monkeypatch):  # noqa: F811
     from stepvideo.api import GenerationRequest
-    from stepvideo.jobs import JobQueue
+    from stepvideo.jobs.store import JobQueue
 
     queue = JobQueue()
     job = queue.add(GenerationRequest(prompt="left behind"))

@@ -427,7 +427,7 @@ def test_bad_inputs_raise_one_line():
 def test_tiny_weights_round_trip_through_safetensors_onto_meta(tmp_path):
     from safetensors.torch import save_file
 
-    from stepvideo.weights import load_single
+    from stepvideo.engine.weights import load_single
 
     model = tiny_model(torch.float32)
     path = tmp_path / "dit.safetensors"

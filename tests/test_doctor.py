@@ -12,9 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stepvideo import doctor, paths
+from stepvideo import paths
 from stepvideo.cli import main
-from stepvideo.doctor_probes import (
+from stepvideo.doctor import report as doctor
+from stepvideo.doctor.probes import (
     DiskFacts,
     FfmpegFacts,
     GpuInfo,

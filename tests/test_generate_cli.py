@@ -11,7 +11,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from stepvideo import video_io
+from stepvideo.engine import video_io
 
 FFPROBE = shutil.which("ffprobe")
 SMALL = ["--size", "64x96", "--frames", "34", "--steps", "2"]

@@ -8,10 +8,10 @@ import torch
 from memory_toy import make_toy, toy_inputs
 
 from stepvideo.api import GenerationRequest
+from stepvideo.engine.pipeline import generate
+from stepvideo.engine.session import EngineSession
 from stepvideo.memory import quantize as qz
 from stepvideo.memory.offload import BlockStreamer, move
-from stepvideo.pipeline import generate
-from stepvideo.session import EngineSession
 
 pytestmark = pytest.mark.gpu
 BLOCKS = 6

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stepvideo import hub, layout
+from stepvideo import hub
+from stepvideo.engine import layout
 from stepvideo.errors import Cancelled, WeightsNotFound
 from tests.fixtures import local_hub as hub_fixtures
 from tests.fixtures.local_hub import CHANGED_SHARD, EXTRAS

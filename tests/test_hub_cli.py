@@ -7,8 +7,11 @@ import json
 
 import pytest
 
-from stepvideo import hub, hub_download, hub_transfer, layout
+from stepvideo import hub
 from stepvideo.cli import main
+from stepvideo.engine import layout
+from stepvideo.hub import download as hub_download
+from stepvideo.hub import transfer as hub_transfer
 from tests.fixtures import local_hub as hub_fixtures
 
 stepvideo_hub = hub_fixtures.stepvideo_hub  # a pytest fixture, bound by name so pytest finds it

@@ -14,7 +14,7 @@ stepvideo_hub = hub_fixtures.stepvideo_hub  # a pytest fixture, bound by name so
 
 @pytest.mark.parametrize("preset", ["standard", "turbo"])
 def test_downloaded_model_generates_a_video(stepvideo_hub, sandbox, tmp_path, monkeypatch, preset):
-    from stepvideo.pipeline import generate
+    from stepvideo.engine.pipeline import generate
 
     monkeypatch.setenv("STEPVIDEO_MODELS_DIR", str(tmp_path / "models"))
     if preset == "turbo":

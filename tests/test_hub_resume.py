@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from stepvideo import hub, layout
-from stepvideo.hub_remote import HubUnreachable
-from stepvideo.hub_transfer import HashMismatch
+from stepvideo import hub
+from stepvideo.engine import layout
+from stepvideo.hub.remote import HubUnreachable
+from stepvideo.hub.transfer import HashMismatch
 from tests.fixtures import local_hub as hub_fixtures
 
 stepvideo_hub = hub_fixtures.stepvideo_hub  # a pytest fixture, bound by name so pytest finds it

@@ -12,8 +12,8 @@ import pytest
 
 from stepvideo import hub
 from stepvideo.cli import main
-from stepvideo.hub_cache import RepoCache, link_snapshot_file
-from stepvideo.hub_safety import UnsafeHubData, path_problem
+from stepvideo.hub.cache import RepoCache, link_snapshot_file
+from stepvideo.hub.safety import UnsafeHubData, path_problem
 from tests.fixtures import local_hub as hub_fixtures
 
 local_hub = hub_fixtures.local_hub  # a pytest fixture, bound by name so pytest finds it

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from stepvideo import jobs_schema
 from stepvideo.api import GenerationRequest
 from stepvideo.errors import InvalidRequest, QueueDatabaseError
-from stepvideo.jobs import MAX_CRASHES, JobNotFound, JobQueue, JobStateError
-from stepvideo.worker_lock import WorkerAlreadyRunning, WorkerLock, worker_pid
+from stepvideo.jobs import schema as jobs_schema
+from stepvideo.jobs.lock import WorkerAlreadyRunning, WorkerLock, worker_pid
+from stepvideo.jobs.store import MAX_CRASHES, JobNotFound, JobQueue, JobStateError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def test_add_many_is_all_or_nothing(queue):
 
 
 def test_import_prompt_file_one_job_per_line_with_shared_settings(queue, tmp_path):
-    eval_prompts = (ROOT / "resources/prompts/step-video-t2v-eval.txt").read_text(encoding="utf-8").splitlines()
+    eval_prompts = (ROOT / "stepvideo_desktop/resources/prompts/step-video-t2v-eval.txt").read_text(encoding="utf-8").splitlines()
     file = tmp_path / "prompts.txt"
     file.write_text("\n".join(eval_prompts[:3]) + "\n\n  \n", encoding="utf-8")
     jobs = queue.import_prompts(file, req("ignored", preset="turbo", seed=99))
@@ -103,7 +103,7 @@ def test_import_rejects_bad_files_and_leaves_queue_unchanged(queue, tmp_path):
         with pytest.raises(InvalidRequest, match=words):
             queue.import_prompts(file, req())
     with pytest.raises(InvalidRequest, match="--output"):
-        queue.import_prompts(ROOT / "resources/prompts/step-video-t2v-eval.txt", req(output="/tmp/x.mp4"))
+        queue.import_prompts(ROOT / "stepvideo_desktop/resources/prompts/step-video-t2v-eval.txt", req(output="/tmp/x.mp4"))
     with pytest.raises(InvalidRequest, match=r"prompts.txt:1: height 20"):
         (tmp_path / "prompts.txt").write_text("a\nb\n", encoding="utf-8")
         queue.import_prompts(tmp_path / "prompts.txt", req(height=20))
@@ -276,7 +276,7 @@ def test_a_failing_migration_leaves_the_old_version_and_data(tmp_path):
 
 
 def test_jobs_module_does_not_import_torch():
-    code = "import sys, stepvideo.jobs, stepvideo.checkpoints, stepvideo.worker_lock; print('torch' in sys.modules)"
+    code = "import sys, stepvideo.jobs.store, stepvideo.jobs.checkpoints, stepvideo.jobs.lock; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -284,7 +284,7 @@ def test_jobs_module_does_not_import_torch():
 WRITER = textwrap.dedent("""
     import sys
     from stepvideo.api import GenerationRequest
-    from stepvideo.jobs import JobQueue
+    from stepvideo.jobs.store import JobQueue
     q = JobQueue(sys.argv[1])
     r = GenerationRequest(prompt="p", height=32, width=32, frames=17, steps=3)
     while True:

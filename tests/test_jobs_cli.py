@@ -12,7 +12,7 @@ import pytest
 from stepvideo.cli import main
 from stepvideo.cli._request_args import add_request_arguments, parse_size, request_from_args
 from stepvideo.errors import InvalidRequest
-from stepvideo.jobs import JobQueue
+from stepvideo.jobs.store import JobQueue
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--size", "32x32", "--frames", "17", "--steps", "3"]
@@ -95,7 +95,7 @@ def test_errors_are_one_line_and_leave_the_queue_unchanged(sandbox, capsys):
 
 
 def test_import_the_eval_prompts(sandbox, capsys):
-    file = ROOT / "resources/prompts/step-video-t2v-eval.txt"
+    file = ROOT / "stepvideo_desktop/resources/prompts/step-video-t2v-eval.txt"
     code, out, _ = run(capsys, "import", str(file), "--preset", "turbo", *TINY)
     assert code == 0 and out.startswith("queued 128 jobs (1–128)")
     with JobQueue() as q:

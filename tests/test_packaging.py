@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from stepvideo import doctor, resources
+from stepvideo.doctor import report as doctor
+from stepvideo_desktop import resource_files as resources
 
 REPO = Path(__file__).resolve().parent.parent
-RES = REPO / "resources"
+RES = REPO / "stepvideo_desktop" / "resources"
 INSTALL = REPO / "packaging" / "install.sh"
 APP_ID = "stepvideo-desktop"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
@@ -122,7 +123,7 @@ def test_example_prompts():
         assert all(cjk) if is_chinese else not any(cjk)
 
 
-def test_resources_helper_finds_the_checkout_and_honours_the_override(tmp_path, monkeypatch):
+def test_resources_are_package_data_and_the_override_is_honoured(tmp_path, monkeypatch):
     assert resources.resources_dir() == RES
     assert resources.icon_path(48) == RES / "icons/hicolor/48x48/apps/stepvideo-desktop.png"
     assert resources.icon_path() == RES / "icons/hicolor/scalable/apps/stepvideo-desktop.svg"
@@ -131,8 +132,7 @@ def test_resources_helper_finds_the_checkout_and_honours_the_override(tmp_path, 
     (tmp_path / f"{APP_ID}.desktop").write_text("[Desktop Entry]\n")
     monkeypatch.setenv(resources.RESOURCES_ENV, str(tmp_path))
     assert resources.resources_dir() == tmp_path and resources.resource_path("app.qss") is None
-    # The wheel's copy: desktop/resources points at the same folder in a checkout.
-    assert (REPO / "desktop" / "resources" / f"{APP_ID}.desktop").is_file()
+    assert not (REPO / "resources").exists()  # one copy, inside the package: no symlink, no second place
 
 
 # ---- install.sh: desktop entry and uninstall ------------------------------------------------------
@@ -265,7 +265,7 @@ def test_driver_tables_agree():
 
 @pytest.mark.slow
 def test_wheel_ships_the_resources(tmp_path):
-    """A non-editable install gets resources/ as desktop/resources (the symlink is followed)."""
+    """A wheel carries the resources as package data of stepvideo_desktop."""
     src = tmp_path / "src"
     shutil.copytree(REPO, src, symlinks=True,
                     ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "data", "__pycache__"))
@@ -278,7 +278,7 @@ def test_wheel_ships_the_resources(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for rel in ("app.qss", f"{APP_ID}.desktop", "prompts/examples_en.txt", "prompts/step-video-t2v-eval.txt",
                 f"icons/hicolor/512x512/apps/{APP_ID}.png", f"icons/hicolor/scalable/apps/{APP_ID}.svg"):
-        assert f"desktop/resources/{rel}" in names
+        assert f"stepvideo_desktop/resources/{rel}" in names
 
 
 def test_pyinstaller_spec_and_entry_compile():
@@ -305,7 +305,7 @@ def _fake_checkout(root: Path) -> Path:
     (root / "packaging").mkdir(parents=True)
     shutil.copy(INSTALL, root / "packaging" / "install.sh")
     (root / "pyproject.toml").write_text("[project]\nname = 'stepvideo'\n")
-    for rel in ("stepvideo/__init__.py", "desktop/app.py", "resources/app.qss"):
+    for rel in ("stepvideo/__init__.py", "stepvideo_desktop/app.py", "stepvideo_desktop/resources/app.qss"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("# v1\n")
     python = root / "venv" / "bin" / "python"
@@ -333,13 +333,13 @@ def test_a_rerun_reinstalls_changed_app_code_but_not_torch(tmp_path):
     checkout = _fake_checkout(tmp_path / "repo")
     assert _pip_installs(checkout) == ["torch", "app"]
     assert _pip_installs(checkout) == []  # nothing changed: no pip run at all
-    (checkout / "desktop" / "app.py").write_text("# v2\n")  # an updated checkout (git pull)
+    (checkout / "stepvideo_desktop" / "app.py").write_text("# v2\n")  # an updated checkout (git pull)
     assert _pip_installs(checkout) == ["app"]
-    (checkout / "desktop" / "__pycache__").mkdir()
+    (checkout / "stepvideo_desktop" / "__pycache__").mkdir()
     (checkout / "desktop" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"bytecode")
-    (checkout / "resources" / "prompts").mkdir()
+    (checkout / "stepvideo_desktop" / "resources" / "prompts").mkdir()
     assert _pip_installs(checkout) == []  # caches and empty folders are not the app
-    (checkout / "resources" / "prompts" / "examples_en.txt").write_text("a fox\n")
+    (checkout / "stepvideo_desktop" / "resources" / "prompts" / "examples_en.txt").write_text("a fox\n")
     assert _pip_installs(checkout) == ["app"]
     assert _pip_installs(checkout, "--editable") == ["app"]  # another install mode
     (checkout / "stepvideo" / "__init__.py").write_text("# v3\n")

@@ -7,15 +7,15 @@ import pytest
 import torch
 from test_generate_cli import frames_of
 
-from stepvideo import loading, scheduler
 from stepvideo.api import GenerationRequest
-from stepvideo.denoise import DenoisePlan, _velocity
+from stepvideo.engine import loading, scheduler
+from stepvideo.engine.denoise import DenoisePlan, _velocity
+from stepvideo.engine.pipeline import generate
+from stepvideo.engine.session import EngineSession
+from stepvideo.engine.video_io import read_metadata
 from stepvideo.memory import quantize
 from stepvideo.memory.placement import place
 from stepvideo.memory.profiles import PROFILES
-from stepvideo.pipeline import generate
-from stepvideo.session import EngineSession
-from stepvideo.video_io import read_metadata
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +115,10 @@ def test_a_model_too_big_for_cpu_ram_is_refused_before_loading(tiny_model, sandb
 def test_a_failed_write_is_one_line_and_keeps_the_checkpoint(tiny_model, sandbox, monkeypatch):
     import errno
 
-    from stepvideo import pipeline
-    from stepvideo.checkpoints import CheckpointStore
-    from stepvideo.denoise import RunControl
+    from stepvideo.engine import pipeline
+    from stepvideo.engine.denoise import RunControl
     from stepvideo.errors import OutputError
+    from stepvideo.jobs.checkpoints import CheckpointStore
 
     def disk_full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from stepvideo import scheduler
+from stepvideo.engine import scheduler
 
 
 def reference_sigmas(n, shift):

@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from stepvideo.engine.weights import load_sharded
 from stepvideo.errors import ConfigError
 from stepvideo.models.step_llm import (
     StepLLM,
@@ -18,7 +19,6 @@ from stepvideo.models.step_llm import (
     parameter_count,
     sqrt_alibi_causal_bias,
 )
-from stepvideo.weights import load_sharded
 
 CONFIG_PATH = Path(__file__).parent / "data" / "hub_configs" / "step_llm" / "config.json"
 

@@ -12,10 +12,10 @@ import sentencepiece
 
 from stepvideo.errors import InvalidRequest, WeightsMismatch, WeightsNotFound
 from stepvideo.models.tokenizers import ClipTokenizer, StepLLMTokenizer, pack_rows
-from stepvideo.tiny_tokenizers import build_tiny_bert_vocab, build_tiny_sentencepiece
+from stepvideo.testing.tiny_tokenizers import build_tiny_bert_vocab, build_tiny_sentencepiece
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL_PROMPTS = [p for p in (ROOT / "resources" / "prompts" / "step-video-t2v-eval.txt").read_text("utf-8").splitlines() if p]
+EVAL_PROMPTS = [p for p in (ROOT / "stepvideo_desktop" / "resources" / "prompts" / "step-video-t2v-eval.txt").read_text("utf-8").splitlines() if p]
 
 SAMPLES = [
     "一只橘色的猫在窗台上晒太阳，尾巴轻轻摆动。",

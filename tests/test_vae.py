@@ -200,7 +200,7 @@ def test_blend_chunk_boundaries_matches_sequential_reference(chunks):
 def test_meta_built_vae_loads_a_safetensors_file_and_decodes_the_same(tiny, tmp_path):
     from safetensors.torch import save_file
 
-    from stepvideo.weights import load_single
+    from stepvideo.engine.weights import load_single
 
     path = tmp_path / "vae_v2.safetensors"
     save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, str(path))

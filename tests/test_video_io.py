@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stepvideo import video_io
+from stepvideo.engine import video_io
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def test_a_disk_that_fills_mid_write_raises_and_leaves_no_video(tmp_path):
 import resource, signal, sys
 import numpy as np
 sys.path.insert(0, {str(ROOT)!r})
-from stepvideo import video_io
+from stepvideo.engine import video_io
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
 frames = (np.random.default_rng(0).random((17, 256, 256, 3)) * 255).astype(np.uint8)

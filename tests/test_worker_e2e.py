@@ -13,15 +13,15 @@ import pytest
 from worker_process import WorkerProcess
 
 from stepvideo.api import GenerationRequest
-from stepvideo.jobs import JobQueue
-from stepvideo.worker import Worker
+from stepvideo.jobs.store import JobQueue
+from stepvideo.jobs.worker import Worker
 
 pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from stepvideo.testing import make_tiny_model
+    from stepvideo.testing.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "stepvideo-t2v")
 
@@ -86,7 +86,7 @@ def test_sigkill_mid_job_two_then_resume_is_bit_identical(queue, sandbox, tiny_m
 
 
 def test_pause_resume_equals_never_paused_and_cancel(queue, sandbox, tiny_model):
-    import stepvideo.pipeline as engine
+    import stepvideo.engine.pipeline as engine
 
     paused = queue.add(req(tiny_model, "waves at dusk", sandbox / "paused.mp4", steps=5))
     plain = queue.add(req(tiny_model, "waves at dusk", sandbox / "plain.mp4", steps=5))

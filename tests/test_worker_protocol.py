@@ -13,8 +13,8 @@ import pytest
 from worker_process import ROOT, WorkerProcess
 
 from stepvideo.api import EVENT_TYPES, GenerationRequest
-from stepvideo.jobs import JobQueue
-from stepvideo.worker import Worker
+from stepvideo.jobs.store import JobQueue
+from stepvideo.jobs.worker import Worker
 
 MEMORY_FIELDS = ("vram_allocated", "vram_reserved", "vram_peak", "vram_total", "rss", "ram_available")
 
@@ -146,7 +146,7 @@ def test_commands_pause_resume_cancel_and_sigterm(queue):
 def test_one_worker_per_queue_and_stdin_eof_stops_serve(queue):
     worker = WorkerProcess(queue.path, "--serve")
     worker.wait_for(lambda e: e["type"] == "ready")
-    second = subprocess.run([sys.executable, "-m", "stepvideo.worker", "--once", "--queue", str(queue.path)],
+    second = subprocess.run([sys.executable, "-m", "stepvideo.jobs.worker_entry", "--once", "--queue", str(queue.path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert second.returncode == 4 and second.stdout == ""
     assert f"another worker (pid {worker.proc.pid}) is already running" in second.stderr.splitlines()[-1]
@@ -220,8 +220,8 @@ def test_session_is_reused_per_model_and_profile_and_freed_on_change(queue):
 def test_previews_follow_the_jobs_memory_profile(queue):
     import worker_engine_fake as fake
 
+    from stepvideo.jobs.worker import previews_for
     from stepvideo.memory.profiles import PROFILES
-    from stepvideo.worker import previews_for
 
     seen: dict[str, int] = {}
 
@@ -240,14 +240,6 @@ def test_previews_follow_the_jobs_memory_profile(queue):
     assert seen == {"auto": 3} | {name: 3 if PROFILES[name].previews else 0 for name in PROFILES}
     assert seen["low-ram"] == 0  # the lowest-memory profile never spends memory on previews
     assert previews_for(req(profile="resident"), 0) == previews_for(req(profile="auto"), 0) == 0
-
-
-def test_entry_point_moved_but_old_imports_work():
-    from stepvideo import worker, worker_main
-
-    assert worker.main is worker_main.main and worker.add_worker_arguments is worker_main.add_worker_arguments
-    with pytest.raises(AttributeError):
-        worker.no_such_thing  # noqa: B018
 
 
 def test_protocol_doc_covers_every_event_and_command():

@@ -1,4 +1,4 @@
-"""Stop escalation (stepvideo/worker_supervisor.py): a worker that ignores cancel/pause is SIGKILLed after
+"""Stop escalation (stepvideo/jobs/supervisor.py): a worker that ignores cancel/pause is SIGKILLed after
 the grace period and its job recorded; a worker that answers is left alone; nothing that is not this
 queue's StepVideo worker is ever killed."""
 
@@ -16,9 +16,9 @@ from worker_process import WorkerProcess
 from stepvideo.api import GenerationRequest
 from stepvideo.cli import main
 from stepvideo.errors import InvalidRequest
-from stepvideo.jobs import JobQueue
-from stepvideo.worker_lock import WorkerLock, worker_pid
-from stepvideo.worker_supervisor import (
+from stepvideo.jobs.lock import WorkerLock, worker_pid
+from stepvideo.jobs.store import JobQueue
+from stepvideo.jobs.supervisor import (
     StopSupervisor,
     WorkerNotResponding,
     is_stepvideo_worker,

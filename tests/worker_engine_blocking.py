@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from stepvideo.pipeline import EngineSession, RunControl
-from stepvideo.pipeline import generate as _generate
+from stepvideo.engine.pipeline import EngineSession, RunControl
+from stepvideo.engine.pipeline import generate as _generate
 
 __all__ = ["EngineSession", "RunControl", "generate"]
 

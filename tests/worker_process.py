@@ -1,4 +1,4 @@
-"""Test helper: a `python -m stepvideo.worker` subprocess with its events read on a thread."""
+"""Test helper: a `python -m stepvideo.jobs.worker_entry` subprocess with its events read on a thread."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class WorkerProcess:
         self.log = log or db.parent / "worker-stderr.log"
         self._stderr = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stepvideo.worker", "--queue", str(db), *args],
+            [sys.executable, "-m", "stepvideo.jobs.worker_entry", "--queue", str(db), *args],
             cwd=ROOT, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
         )
         self.events: list[dict[str, Any]] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import doctor
+from ..doctor import report as doctor
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -47,7 +47,7 @@ def print_json_event(e: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
-    from ..pipeline import generate  # imports torch: only once the arguments are known to be good
+    from ..engine.pipeline import generate  # imports torch: only once the arguments are known to be good
 
     result = generate(request, on_event=print_json_event if args.json_events else ProgressPrinter())
     if args.json_events:

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InvalidRequest(f"{target} exists and is not an empty folder; give a new or empty folder")
-    from ..testing import make_tiny_model
+    from ..testing.tiny_model import make_tiny_model
 
     print(make_tiny_model(target, turbo=args.turbo, seed=args.seed))
     return 0

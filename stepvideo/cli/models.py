@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from ..hub_progress import human_bytes, human_seconds
+from ..hub.progress import human_bytes, human_seconds
 
 ALIASES_HELP = "a hub repo id (e.g. stepfun-ai/stepvideo-t2v) or an alias: base, turbo"
 

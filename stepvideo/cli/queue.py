@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-from ..job_states import STOP_ACTIONS
-from ..jobs import Job, JobQueue
-from ..worker_supervisor import DEFAULT_GRACE_S, check_grace, stop_job
+from ..jobs.store import Job, JobQueue
+from ..jobs.supervisor import DEFAULT_GRACE_S, check_grace, stop_job
+from ..jobs.transitions import STOP_ACTIONS
 from ._request_args import add_request_arguments, request_from_args
 
 
@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dup.set_defaults(handler=_duplicate)
 
     run = verbs.add_parser("run", help="run queued jobs in this terminal (until the queue is empty)")
-    from ..worker_main import add_worker_arguments
+    from ..jobs.worker_entry import add_worker_arguments
 
     add_worker_arguments(run)
     run.add_argument("--json-events", action="store_true", help="print protocol events (JSON lines) on stdout")
@@ -190,7 +190,13 @@ def _human_event(ev: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..worker_main import EventWriter, build_worker, install_signal_handlers, run_worker, setup_logging
+    from ..jobs.worker_entry import (
+        EventWriter,
+        build_worker,
+        install_signal_handlers,
+        run_worker,
+        setup_logging,
+    )
 
     setup_logging(getattr(args, "verbose", False), stderr=False)  # main() already logs to stderr
     args.queue = args.queue or args.queue_db

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..weights import (
+from ..engine.weights import (
     assign_tensors,
     compare_keys,
     expected_tensors,

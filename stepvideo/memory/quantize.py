@@ -34,8 +34,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .. import paths
+from ..engine.weights import read_safetensors_header
 from ..errors import InvalidRequest, WeightsMismatch, WeightsNotFound
-from ..weights import read_safetensors_header
 
 log = logging.getLogger(__name__)
 

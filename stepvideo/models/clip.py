@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.weights import load_torch_checkpoint
 from ..errors import ConfigError
-from ..weights import load_torch_checkpoint
 from .config_keys import config_values, require_number, require_positive_ints
 
 _LABEL = "hunyuan_clip"

@@ -1,7 +1,0 @@
-"""`python -m desktop` starts the app (same as the `stepvideo-desktop` script)."""
-
-import sys
-
-from desktop.app import main
-
-sys.exit(main())

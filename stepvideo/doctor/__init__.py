@@ -1,0 +1,1 @@
+"""`stepvideo doctor`: `probes` gathers facts about this machine, `report` judges them (pure functions)."""

@@ -1,0 +1,276 @@
+"""One call from a request to an mp4: load → encode_text → denoise → decode → write.
+
+Components take turns on the device: the text encoders are released before the DiT loads, and the
+DiT before the VAE decodes, so the peak is the largest component rather than their sum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stepvideo import __version__, paths
+from stepvideo.api import GenerationRequest, GenerationResult, event, validate
+from stepvideo.engine import loading, video_io
+from stepvideo.engine.conditioning import encode_texts
+from stepvideo.engine.denoise import DenoisePlan, RunControl, denoise
+from stepvideo.engine.model_roots import ModelRoots, commit_of, resolve_roots
+from stepvideo.engine.preflight import check_model_files, check_output_folder
+from stepvideo.engine.preview import latent_to_rgb, write_png
+from stepvideo.engine.session import EngineSession
+from stepvideo.errors import Cancelled, OutputError
+from stepvideo.memory.choose import RunSettings, settings_for, usable_vram
+from stepvideo.memory.offload import move
+from stepvideo.memory.placement import place
+from stepvideo.memory.profiles import Profile
+from stepvideo.memory.stats import memory_snapshot, reset_peak
+from stepvideo.memory.tiling import choose_tile_size
+from stepvideo.presets import latent_shape
+
+log = logging.getLogger(__name__)
+EventSink = Callable[[dict[str, Any]], None]
+
+__all__ = ["generate", "RunControl", "EngineSession"]
+
+
+class _Run:
+    """Bookkeeping of one generate() call: events, stage timings and memory peaks."""
+
+    def __init__(self, on_event: EventSink | None):
+        self.emit: EventSink = on_event or (lambda _e: None)
+        self.stage_seconds: dict[str, float] = {}
+        self.memory: dict[str, dict[str, int]] = {}
+
+    @contextmanager
+    def stage(self, name: str, part: str | None = None, **fields: Any) -> Iterator[None]:
+        label = f"{name}:{part}" if part else name
+        if part:
+            fields["part"] = part
+        reset_peak()
+        began = time.monotonic()
+        self.emit(event("stage", name=name, state="started", **fields))
+        yield
+        seconds = time.monotonic() - began
+        snapshot = memory_snapshot()
+        self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + seconds
+        self.memory[label] = snapshot
+        self.emit(event("memory", stage=name, **snapshot))
+        self.emit(event("stage", name=name, state="finished", seconds=round(seconds, 3)))
+
+
+DTYPE = torch.bfloat16  # the published weights' dtype, on every device (CPU runs check the same math)
+VAE_DECODE_HEADROOM = 1 << 30  # cuDNN workspaces and fragmentation on top of the tile estimate
+
+
+def default_output_path(request: GenerationRequest) -> Path:
+    slug = re.sub(r"[^\w]+", "-", request.prompt.strip(), flags=re.UNICODE).strip("-")[:40] or "video"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return paths.videos_dir() / f"{stamp}-{slug}-s{request.seed}.mp4"
+
+
+def free_output_path(wanted: Path) -> Path:
+    """`wanted`, or `name-2.mp4`, `name-3.mp4`… when a video or sidecar of that name exists: we never
+    overwrite anything the user has."""
+    candidate, n = wanted, 2
+    while candidate.exists() or video_io.sidecar_path(candidate).exists():
+        candidate = wanted.with_name(f"{wanted.stem}-{n}{wanted.suffix}")
+        n += 1
+    return candidate
+
+
+def generate(
+    request: GenerationRequest,
+    on_event: EventSink | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    *,
+    control: RunControl | None = None,
+    session: EngineSession | None = None,
+) -> GenerationResult:
+    validate(request)
+    began = time.monotonic()
+    run = _Run(on_event)
+    session = session or EngineSession(keep_loaded=False)
+    cancelled = should_cancel or (lambda: False)
+
+    roots = resolve_roots(request)
+    weight_files = check_model_files(roots)
+    wanted_output = Path(request.output).expanduser() if request.output else default_output_path(request)
+    check_output_folder(wanted_output)
+    settings = settings_for(request, session.device, weight_files)
+    for note in settings.notes:
+        log.warning(note)
+        run.emit(event("log", level="warning", message=note))
+    job = _Job(request, roots, settings, session, run, cancelled)
+
+    text = _encode(job)
+    if cancelled():
+        raise Cancelled("cancelled before denoising")
+    latents = _denoise(job, text, control)
+    del text
+    video = _decode_video(job, latents)
+
+    with run.stage("write"):
+        output = free_output_path(wanted_output)
+        try:
+            video_io.write_mp4(video_io.to_uint8_frames(video), output, _metadata(job, time.monotonic() - began))
+        except OSError as exc:
+            reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise OutputError(f"could not write the video to {output} ({reason}); "
+                              "free some space or choose another folder, then run it again") from None
+    if control is not None and control.checkpoints is not None:
+        control.checkpoints.clear()
+    seconds = time.monotonic() - began
+    sidecar = video_io.sidecar_path(output)
+    try:  # the video (with its metadata inside) is safe already: a sidecar problem is only a warning
+        video_io.write_sidecar(output, _metadata(job, seconds))
+    except OSError as exc:
+        log.warning("could not write %s: %s", sidecar, exc)
+    return GenerationResult(
+        video_path=str(output), sidecar_path=str(sidecar), seconds=round(seconds, 3), seed=request.seed,
+        frames=int(video.shape[0]), stage_seconds=run.stage_seconds, memory=run.memory,
+    )
+
+
+@dataclasses.dataclass
+class _Job:
+    request: GenerationRequest
+    roots: ModelRoots
+    settings: RunSettings
+    session: EngineSession
+    run: _Run
+    cancelled: Callable[[], bool]
+
+    @property
+    def device(self) -> torch.device:
+        return self.session.device
+
+    def key(self, component: str, root: Path, profile: Profile | None = None) -> tuple:
+        variant = () if profile is None else (profile.name, profile.quantization, profile.resident_blocks)
+        return (component, str(root), *variant)
+
+
+def _encode(job: _Job):
+    """Both text encoders on [prompt + suffix, negative]; they leave the GPU before the DiT loads."""
+    base, llm_profile = job.roots.base, job.settings.llm
+    with job.run.stage("load", part="text encoders"):
+        tokenizers = loading.load_tokenizers(base)
+    llm_loader = lambda: place(lambda: loading.step_llm_on_meta(base), loading.step_llm_spec(base),  # noqa: E731
+                               llm_profile, job.device, DTYPE, commit_of(base))
+    with job.session.using(job.key("step_llm", base, llm_profile), llm_loader) as llm, \
+            job.session.using(job.key("clip", base), lambda: move(loading.load_clip(base), job.device)) as clip:
+        with job.run.stage("encode_text"):
+            text = encode_texts(job.request, tokenizers, llm, clip, job.device, DTYPE)
+    for note in text.truncated:
+        log.info(note)
+        job.run.emit(event("log", level="info", message=note))
+    return text
+
+
+def _denoise(job: _Job, text, control: RunControl | None) -> torch.Tensor:
+    request, profile, root = job.request, job.settings.dit, job.roots.transformer
+    plan = DenoisePlan(
+        steps=request.effective_steps, cfg=float(request.effective_cfg), shift=float(request.effective_shift),
+        seed=request.seed, latent_shape=(1, *latent_shape(request.height, request.width, request.frames)),
+        dtype=DTYPE, cfg_batch=profile.cfg_batch, fingerprint=_fingerprint(request, job.roots),
+    )
+    if control is not None and not profile.previews:
+        control = dataclasses.replace(control, preview_every_steps=0)
+    loader = lambda: place(lambda: loading.dit_on_meta(root), loading.dit_spec(root), profile,  # noqa: E731
+                           job.device, DTYPE, commit_of(root))
+    with ExitStack() as stack:
+        with job.run.stage("load", part="transformer"):
+            dit = stack.enter_context(job.session.using(job.key("dit", root, profile), loader))
+        dit.module.ff_chunk_tokens = profile.ff_chunk_tokens
+        with job.run.stage("denoise", steps=plan.steps, profile=profile.name, quantization=dit.qtype):
+            return denoise(dit, text.to(job.device), plan, job.device,
+                           on_step=_step_reporter(job.run, control, plan.steps),
+                           should_cancel=job.cancelled, control=control)
+
+
+def _decode_video(job: _Job, latents: torch.Tensor) -> Any:
+    base = job.roots.base
+    loader = lambda: move(loading.load_vae(base, DTYPE), job.device)  # noqa: E731
+    with ExitStack() as stack:
+        with job.run.stage("load", part="vae"):
+            vae = stack.enter_context(job.session.using(job.key("vae", base), loader))
+        tile = _vae_tile(job, latents)
+        with job.run.stage("decode", tile=tile):
+            return _decode(vae, latents, job.device, DTYPE, job.cancelled, tile)
+
+
+def _vae_tile(job: _Job, latents: torch.Tensor) -> int | None:
+    """The profile's tile, made smaller when the VRAM left after loading the VAE needs it (on CUDA)."""
+    tile = job.settings.dit.vae_tile
+    if job.device.type != "cuda":
+        return tile
+    h, w = latents.shape[-2:]
+    fits = choose_tile_size(usable_vram(job.device) - VAE_DECODE_HEADROOM, h, w)
+    return None if tile is None and fits >= max(h, w) else min(tile or fits, fits)
+
+
+def _step_reporter(run: _Run, control: RunControl | None, total: int):
+    first_step_at = time.monotonic()
+
+    def on_step(done: int, n: int, seconds: float, clean_estimate) -> None:
+        per_step = (time.monotonic() - first_step_at) / max(done, 1)
+        run.emit(event("step", i=done, n=n, seconds_per_step=round(seconds, 4), eta_seconds=round(per_step * (n - done), 1)))
+        if control is not None and control.preview_every_steps and control.preview_dir is not None:
+            if done % control.preview_every_steps == 0 or done == n:
+                image = latent_to_rgb(clean_estimate()[0, 0].cpu())
+                path = write_png(image, Path(control.preview_dir) / f"preview-{done:04d}.png")
+                run.emit(event("preview", path=str(path), step=done, kind="latent-pca"))
+
+    return on_step
+
+
+@torch.inference_mode()
+def _decode(vae, latents: torch.Tensor, device, dtype, cancelled, tile_latents: int | None = None) -> Any:
+    """Decode in independent 17-frame chunks (cancel is checked between them), tiled in space when the
+    memory profile asks for it, and return (frames, 3, H, W) floats in [-1, 1] on the CPU."""
+    from stepvideo.memory.tiling import tiled_decode
+
+    latents = latents.to(device=device, dtype=dtype)
+    if tile_latents and (latents.shape[-2] > tile_latents or latents.shape[-1] > tile_latents):
+        video = tiled_decode(vae, latents, tile=tile_latents, overlap=max(1, tile_latents // 4), should_cancel=cancelled)
+    else:
+        video = vae.decode(latents, should_cancel=cancelled)
+    return video[0].float().cpu().numpy()
+
+
+def _fingerprint(request: GenerationRequest, roots: ModelRoots) -> dict[str, Any]:
+    """What must match for a checkpoint to be resumed into this run."""
+    return {
+        "prompt": request.full_prompt, "negative": request.effective_negative, "seed": request.seed,
+        "steps": request.effective_steps, "cfg": request.effective_cfg, "shift": request.effective_shift,
+        "size": [request.height, request.width, request.frames], "transformer": str(roots.transformer),
+    }
+
+
+def _metadata(job: _Job, seconds: float) -> dict[str, Any]:
+    request, plan = job.request, job.settings.plan
+    return {
+        "app": "StepVideo Desktop", "app_version": __version__,
+        "request": request.to_dict(),
+        "resolved": {
+            "steps": request.effective_steps, "cfg": request.effective_cfg, "shift": request.effective_shift,
+            "negative_prompt": request.effective_negative, "positive_suffix": request.effective_suffix,
+        },
+        "seed": request.seed,
+        "model": job.roots.describe(),
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "stage_seconds": {k: round(v, 3) for k, v in job.run.stage_seconds.items()},
+        "memory": job.run.memory,
+        "profile": job.settings.dit.to_dict(),
+        "predicted": None if plan is None else {
+            "vram_bytes": plan.predicted_vram_bytes, "ram_bytes": plan.predicted_ram_bytes},
+    }

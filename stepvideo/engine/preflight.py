@@ -1,0 +1,44 @@
+"""Check a model's files before anything loads: a missing or truncated file should fail in a second,
+not after twenty minutes of denoising."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stepvideo.engine import layout
+from stepvideo.engine.loading import require_files
+from stepvideo.engine.model_roots import ModelRoots
+from stepvideo.engine.weights import read_safetensors_header, shard_map
+from stepvideo.errors import InvalidRequest
+
+
+def _shards(root: Path, index: str) -> list[Path]:
+    index_path = root / index
+    return sorted(set(shard_map(index_path.parent, index_path.name).values()))
+
+
+def check_model_files(roots: ModelRoots) -> list[Path]:
+    """Raise WeightsNotFound naming a missing file, or WeightsMismatch naming a truncated one; return
+    the weight files."""
+    for root, files, what in (
+        (roots.transformer, layout.TRANSFORMER_FILES, "the transformer"),
+        (roots.base, layout.ENCODER_FILES + layout.VAE_FILES, "the text encoders and VAE"),
+    ):
+        require_files(root, files, what)
+    files = _shards(roots.transformer, layout.DIT_INDEX) + _shards(roots.base, layout.LLM_INDEX)
+    files.append(roots.base / layout.VAE_WEIGHTS)
+    for path in files:
+        read_safetensors_header(path)  # raises WeightsMismatch when truncated
+    return files
+
+
+def check_output_folder(video: Path) -> None:
+    """The video's folder must exist (or be creatable) and be writable before any work starts."""
+    folder = Path(video).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidRequest(f"cannot create the output folder {folder} ({exc.strerror}); choose another --output") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidRequest(f"the output folder {folder} is not writable; choose another --output")

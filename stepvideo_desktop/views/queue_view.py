@@ -1,0 +1,231 @@
+"""The Queue page: toolbar, the job table (drag to reorder, context menu), the running job's detail pane."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QMenu,
+    QSplitter,
+    QStyledItemDelegate,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from stepvideo_desktop import theme
+from stepvideo_desktop.views.progress_panel import ProgressPanel
+from stepvideo_desktop.views.queue_model import (
+    COL_ETA,
+    COL_HANDLE,
+    COL_PREVIEW,
+    COL_PROGRESS,
+    COL_PROMPT,
+    COL_SETTINGS,
+    COL_STATUS,
+    JOB_ROLE,
+    PROGRESS_ROLE,
+    QueueModel,
+)
+from stepvideo_desktop.views.widgets import GRID, Banner, muted, push_button, title
+
+# Which actions apply to which statuses (the queue enforces the same rules and says so if not).
+ACTIONS = {
+    "cancel": ("Cancel", ("queued", "running", "paused", "interrupted")),
+    "pause": ("Pause", ("queued", "running", "interrupted")),
+    "resume": ("Resume", ("paused",)),
+    "retry": ("Retry", ("failed", "cancelled", "interrupted")),
+    "duplicate": ("Duplicate", ("queued", "running", "paused", "done", "failed", "cancelled", "interrupted")),
+    "reuse": ("Reuse settings", ("queued", "running", "paused", "done", "failed", "cancelled", "interrupted")),
+    "remove": ("Remove", ("queued", "paused", "done", "failed", "cancelled", "interrupted")),
+}
+
+
+def status_color(status: str) -> str:
+    c = theme.colors()
+    return {"running": c.accent, "done": c.ok, "failed": c.bad, "interrupted": c.warn, "paused": c.warn}.get(status, c.muted)
+
+
+class QueueDelegate(QStyledItemDelegate):
+    """Paints the status chip and the progress bar; everything else is standard."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        col = index.column()
+        if col not in (COL_STATUS, COL_PROGRESS):
+            super().paint(painter, option, index)
+            return
+        c = theme.colors()
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if option.state & option.state.State_Selected:
+            painter.fillRect(option.rect, QColor(c.accent).lighter(170) if not c.dark else QColor(c.accent).darker(250))
+        r = QRectF(option.rect).adjusted(GRID, 0, -GRID, 0)
+        if col == COL_STATUS:
+            job = index.data(JOB_ROLE)
+            text = index.data()
+            color = QColor(status_color(job.status))
+            fm = option.fontMetrics
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, int(r.width()) - 16)
+            chip = QRectF(r.left(), r.center().y() - 11, fm.horizontalAdvance(text) + 16, 22)
+            fill = QColor(color)
+            fill.setAlpha(40)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(fill)
+            painter.drawRoundedRect(chip, 11, 11)
+            painter.setPen(color if not c.dark else color.lighter(130))
+            painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+        else:
+            value = index.data(PROGRESS_ROLE)
+            bar = QRectF(r.left(), r.center().y() - 3, r.width(), 6)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(c.border))
+            painter.drawRoundedRect(bar, 3, 3)
+            if value:
+                painter.setBrush(QColor(c.ok if value >= 1 else c.accent))
+                painter.drawRoundedRect(QRectF(bar.left(), bar.top(), bar.width() * min(value, 1.0), 6), 3, 3)
+        painter.restore()
+
+
+class QueueView(QWidget):
+    action_requested = Signal(str, list)  # action name, job ids
+    pause_queue_toggled = Signal(bool)
+    import_requested = Signal()
+    clear_finished_requested = Signal()
+
+    def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.model = model
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(3 * GRID, 3 * GRID, 3 * GRID, 3 * GRID)
+        outer.setSpacing(2 * GRID)
+        bar = QHBoxLayout()
+        bar.setSpacing(GRID)
+        bar.addWidget(title("Queue"))
+        self.summary = muted()
+        bar.addWidget(self.summary)
+        bar.addStretch(1)
+        self.pause_button = push_button("Pause queue", "pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.toggled.connect(self._pause_toggled)
+        self.import_button = push_button("Import prompts…", "import")
+        self.import_button.setToolTip("A text file with one prompt per line; each becomes a job with the settings on Create")
+        self.import_button.clicked.connect(self.import_requested)
+        self.clear_button = push_button("Clear finished", "check")
+        self.clear_button.setToolTip("Remove finished, failed and cancelled jobs from the list (their videos stay)")
+        self.clear_button.clicked.connect(self.clear_finished_requested)
+        for b in (self.pause_button, self.import_button, self.clear_button):
+            bar.addWidget(b)
+        outer.addLayout(bar)
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+
+        self.table = QTableView()
+        self.table.setModel(model)
+        self.table.setItemDelegate(QueueDelegate(self.table))
+        self.table.setAccessibleName("Jobs")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.table.setDragEnabled(True)
+        self.table.setAcceptDrops(True)
+        self.table.setDropIndicatorShown(True)
+        self.table.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(5 * GRID)
+        self.table.setIconSize(self.table.iconSize().expandedTo(self.table.iconSize()))
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(COL_PROMPT, QHeaderView.ResizeMode.Stretch)  # the prompt gets the room
+        header.setMinimumSectionSize(3 * GRID)
+        for col, width in ((COL_HANDLE, 3 * GRID), (COL_PREVIEW, 9 * GRID), (COL_SETTINGS, 30 * GRID),
+                           (COL_STATUS, 25 * GRID), (COL_PROGRESS, 14 * GRID), (COL_ETA, 12 * GRID)):
+            header.resizeSection(col, width)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._menu)
+        self.table.installEventFilter(self)
+        self.empty = muted("No jobs yet. Write a prompt on Create and press Add to queue (Ctrl+Enter).")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.detail = ProgressPanel()
+        self.detail.setMinimumHeight(28 * GRID)
+        split = QSplitter(Qt.Orientation.Vertical)
+        left = QWidget()
+        col = QVBoxLayout(left)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.table, 1)
+        col.addWidget(self.empty)
+        split.addWidget(left)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([420, 260])
+        split.setChildrenCollapsible(False)
+        outer.addWidget(split, 1)
+        model.modelReset.connect(self._refresh_summary)
+        model.dataChanged.connect(self._refresh_summary)
+        self._refresh_summary()
+
+    def set_paused(self, paused: bool) -> None:
+        self.pause_button.blockSignals(True)
+        self.pause_button.setChecked(paused)
+        self.pause_button.blockSignals(False)
+        self._style_pause(paused)
+
+    def _pause_toggled(self, paused: bool) -> None:
+        self._style_pause(paused)
+        self.pause_queue_toggled.emit(paused)
+
+    def _style_pause(self, paused: bool) -> None:
+        from stepvideo_desktop.views import icons
+
+        self.pause_button.setText("Resume queue" if paused else "Pause queue")
+        self.pause_button.setAccessibleName(self.pause_button.text())
+        self.pause_button.setIcon(icons.icon("play" if paused else "pause", theme.colors().text))
+
+    def _refresh_summary(self, *_args) -> None:
+        jobs = self.model.jobs
+        waiting = sum(j.status in ("queued", "interrupted") for j in jobs)
+        running = sum(j.status == "running" for j in jobs)
+        done = sum(j.status == "done" for j in jobs)
+        self.summary.setText(f"{running} running · {waiting} waiting · {done} done")
+        self.empty.setVisible(not jobs)
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.jobs[r].id for r in rows if r < len(self.model.jobs)]
+
+    def _menu(self, pos) -> None:
+        index = self.table.indexAt(pos)
+        if index.isValid() and index.row() not in {i.row() for i in self.table.selectionModel().selectedRows()}:
+            self.table.selectRow(index.row())
+        ids = self.selected_ids()
+        if not ids:
+            return
+        statuses = {self.model.jobs[self.model.row_of(i)].status for i in ids}
+        menu = QMenu(self)
+        for key, (label, allowed) in ACTIONS.items():
+            action = QAction(label, menu)
+            if key == "remove":
+                action.setShortcut(QKeySequence.StandardKey.Delete)
+            action.setEnabled(any(s in allowed for s in statuses))
+            action.triggered.connect(lambda _=False, k=key: self.action_requested.emit(k, ids))
+            menu.addAction(action)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.table and event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            ids = self.selected_ids()
+            if ids:
+                self.action_requested.emit("remove", ids)
+                return True
+        return super().eventFilter(obj, event)
