@@ -1,4 +1,4 @@
-"""Loopback download throughput: our resumable, sha256-checked download (stepvideo.hub.download) vs
+"""Loopback download throughput: our resumable, sha256-checked download (stepvideo.hub.downloader) vs
 plain HTTP GETs of the same bytes from the same local hub server, in the same run. Prints JSON.
 
     python benchmarks/download.py [--size-mib 512] [--files 4] [--rounds 5] [--workers 4]

@@ -44,5 +44,5 @@ def test_the_resources_override_is_honoured_and_missing_files_leave_their_share(
 
 
 def test_no_resources_at_all_gives_no_chips_and_the_builtin_look(tmp_path, monkeypatch):
-    monkeypatch.setattr(resources, "candidates", lambda: [tmp_path])
+    monkeypatch.setattr(resources, "packaged_dir", lambda: tmp_path)
     assert assets.example_prompts() == [] and assets.style_sheet() is None

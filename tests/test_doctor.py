@@ -113,8 +113,8 @@ def test_json_report_on_this_cpu_machine_matches_the_machine(real_doctor, capsys
 def test_doctor_never_loads_qt_or_torch_into_its_own_process():
     """torch and Qt are probed in child processes: the engine process stays Qt-free, and a broken
     CUDA library cannot crash the doctor."""
-    code = ("import json, sys\nfrom stepvideo import doctor\nreport = doctor.run_doctor()\n"
-            "assert not [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'torch', 'desktop')], 'imported'\n"
+    code = ("import json, sys\nfrom stepvideo.doctor import report as doctor\nreport = doctor.run_doctor()\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'torch', 'stepvideo_desktop')], 'imported'\n"
             "print(json.dumps(report.to_dict()))\nsys.exit(report.exit_code)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))

@@ -10,7 +10,7 @@ import pytest
 from stepvideo import hub
 from stepvideo.cli import main
 from stepvideo.engine import layout
-from stepvideo.hub import download as hub_download
+from stepvideo.hub import downloader as hub_download
 from stepvideo.hub import transfer as hub_transfer
 from tests.fixtures import local_hub as hub_fixtures
 

@@ -336,7 +336,7 @@ def test_a_rerun_reinstalls_changed_app_code_but_not_torch(tmp_path):
     (checkout / "stepvideo_desktop" / "app.py").write_text("# v2\n")  # an updated checkout (git pull)
     assert _pip_installs(checkout) == ["app"]
     (checkout / "stepvideo_desktop" / "__pycache__").mkdir()
-    (checkout / "desktop" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"bytecode")
+    (checkout / "stepvideo_desktop" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"bytecode")
     (checkout / "stepvideo_desktop" / "resources" / "prompts").mkdir()
     assert _pip_installs(checkout) == []  # caches and empty folders are not the app
     (checkout / "stepvideo_desktop" / "resources" / "prompts" / "examples_en.txt").write_text("a fox\n")

@@ -7,7 +7,7 @@ is done in the modules of this package:
   remote         hub metadata over HTTP (huggingface_hub's HfApi): revision → commit, file tree
   select         which files a download takes
   transfer       one file: resumable ranged GET into blobs/<etag>.incomplete, hashed, then linked
-  download       plan (dry run, disk space), parallel download, progress events, cancel
+  downloader     plan (dry run, disk space), parallel download, progress events, cancel
   verified       per-blob verification records (what `verify` found, for the next download)
   progress       bytes done/total, speed, ETA → `download` protocol events
   inventory      list, verify
@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from stepvideo.hub.cache import MODELS_DIR_ENV, cache_root  # noqa: E402
 from stepvideo.hub.cleanup import CleanReport, DeleteReport, clean, delete_version  # noqa: E402
-from stepvideo.hub.download import DownloadPlan, PlannedFile, download, plan_download  # noqa: E402
+from stepvideo.hub.downloader import DownloadPlan, PlannedFile, download, plan_download  # noqa: E402
 from stepvideo.hub.inventory import InstalledVersion, VerifyReport, list_installed, verify  # noqa: E402
 from stepvideo.hub.remote import HubUnreachable, RepoNotFound, RevisionNotFound, model_info  # noqa: E402
 from stepvideo.hub.resolve import (  # noqa: E402
