@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from platformdirs import PlatformDirs
-
 APP_NAME = "StepVideoDesktop"
+
+
+def _dirs():
+    # Imported on use: engine modules that only mention the data folder (quantize's cache) must also
+    # import on a bare GPU machine (benchmarks/gpu_acceptance.py), where platformdirs may be absent.
+    from platformdirs import PlatformDirs
+
+    return PlatformDirs(APP_NAME, appauthor=False)
 
 
 def _env_path(var: str) -> Path | None:
@@ -16,20 +22,20 @@ def _env_path(var: str) -> Path | None:
 
 
 def config_dir() -> Path:
-    return _env_path("STEPVIDEO_CONFIG_DIR") or Path(PlatformDirs(APP_NAME, appauthor=False).user_config_dir)
+    return _env_path("STEPVIDEO_CONFIG_DIR") or Path(_dirs().user_config_dir)
 
 
 def data_dir() -> Path:
     """queue.sqlite3, checkpoints, the quantized-weight cache."""
-    return _env_path("STEPVIDEO_DATA_DIR") or Path(PlatformDirs(APP_NAME, appauthor=False).user_data_dir)
+    return _env_path("STEPVIDEO_DATA_DIR") or Path(_dirs().user_data_dir)
 
 
 def log_dir() -> Path:
-    return _env_path("STEPVIDEO_LOG_DIR") or Path(PlatformDirs(APP_NAME, appauthor=False).user_log_dir)
+    return _env_path("STEPVIDEO_LOG_DIR") or Path(_dirs().user_log_dir)
 
 
 def videos_dir() -> Path:
-    return _env_path("STEPVIDEO_VIDEOS_DIR") or Path(PlatformDirs(APP_NAME, appauthor=False).user_videos_dir) / "StepVideo"
+    return _env_path("STEPVIDEO_VIDEOS_DIR") or Path(_dirs().user_videos_dir) / "StepVideo"
 
 
 def queue_db() -> Path:
