@@ -3,7 +3,7 @@
 Pure arithmetic on the published model dimensions (facts §2–4), torch-free: the UI imports it.
 The pipeline calls `plan_request` before loading anything and `require_fit` raises OutOfMemory
 instead of letting the worker die. Coefficients marked [EST] are estimates to be calibrated by
-benchmarks/memory_gpu.py on a real GPU; everything else is counted from the architecture.
+benchmarks/gpu_acceptance.py on a real GPU; everything else is counted from the architecture.
 """
 
 from __future__ import annotations
