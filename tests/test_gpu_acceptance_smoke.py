@@ -34,6 +34,7 @@ def smoke(tmp_path_factory):
     return done, summary, out, scratch
 
 
+@pytest.mark.slow  # the smoke run: about 20 s of CPU time, shared by these four tests
 def test_every_stage_runs_on_cpu_and_writes_every_key(smoke):
     done, summary, out, _ = smoke
     problems = {name: (s["status"], s.get("missing_keys"), s["output_tail"][-800:])
@@ -47,6 +48,7 @@ def test_every_stage_runs_on_cpu_and_writes_every_key(smoke):
     assert json.loads(done.stdout) == summary  # the same summary on stdout
 
 
+@pytest.mark.slow
 def test_streamer_covers_every_profile_at_both_sizes(smoke):
     runs = smoke[1]["stages"]["streamer"]["result"]["runs"]
     assert {(r["profile"], r["size"]) for r in runs} == {(p, s) for p in PROFILES for s in ("544x992x204", "544x992x17")}
@@ -62,11 +64,13 @@ def test_streamer_covers_every_profile_at_both_sizes(smoke):
     assert by[("resident", "544x992x204")]["block_loads"] == 0
 
 
+@pytest.mark.slow
 def test_low_ram_files_are_deleted(smoke):
     scratch = smoke[3]
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_vae_and_block_cases_ran(smoke):
     stages = smoke[1]["stages"]
     vae = stages["vae_decode"]["result"]["cases"]
