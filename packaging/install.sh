@@ -5,7 +5,9 @@
 # 2. installs the torch build that fits this machine ON PURPOSE (a plain `pip install` would pick
 #    PyPI's default CUDA wheel, several GB, whatever the driver),
 # 3. installs the app into it,
-# 4. installs the desktop entry and icons where XDG desktops look for them.
+# 4. installs the desktop entry, icons and AppStream metainfo where XDG desktops look for them,
+# 5. links `stepvideo` and `stepvideo-desktop` into ~/.local/bin (as pipx does), never over a file
+#    that is not ours.
 # Every file and folder it adds is written to a manifest, and `--uninstall` removes exactly those:
 # never the user's videos, models, settings or queue.
 set -euo pipefail
@@ -24,7 +26,8 @@ Usage: packaging/install.sh [options]
   --dev                  editable install with the [test] extra (for developing the app)
   --editable             editable install without the test extra
   --force                run pip again even if torch and the app are already up to date
-  --no-desktop-entry     skip the desktop entry and icons
+  --no-desktop-entry     skip the desktop entry, icons and metainfo
+  --no-path-links        do not link the commands into ~/.local/bin (or $XDG_BIN_HOME)
   --desktop-entry-only   install only the desktop entry and icons (no venv, no pip)
   --manifest FILE        where the record of installed files is kept
                          (default: $XDG_DATA_HOME/StepVideoDesktop/install-manifest.txt)
@@ -36,6 +39,9 @@ EOF
 }
 
 APP_ID=stepvideo-desktop
+METAINFO=io.github.stepvideo.desktop.metainfo.xml
+COMMANDS=(stepvideo stepvideo-desktop)
+BIN_HOME=${XDG_BIN_HOME:-$HOME/.local/bin}   # where pipx links commands too
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RESOURCES=$REPO/stepvideo_desktop/resources
 DATA_HOME=${XDG_DATA_HOME:-$HOME/.local/share}
@@ -65,6 +71,7 @@ PYTHON=${PYTHON:-python3}
 MODE=release   # release | editable | dev
 FORCE=0
 DESKTOP=1
+PATH_LINKS=1
 ONLY_DESKTOP=0
 UNINSTALL=0
 PRINT_TORCH=0
@@ -86,12 +93,13 @@ while [[ $# -gt 0 ]]; do
         --editable) [[ $MODE == dev ]] || MODE=editable; shift ;;
         --force) FORCE=1; shift ;;
         --no-desktop-entry) DESKTOP=0; shift ;;
+        --no-path-links) PATH_LINKS=0; shift ;;
         --desktop-entry-only) ONLY_DESKTOP=1; shift ;;
         --print-torch-choice) PRINT_TORCH=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
         -q|--quiet) PIP_QUIET=(-q); shift ;;
         -h|--help) usage; exit 0 ;;
-        *) die "unknown option '$1'; allowed: --venv --torch --torch-spec --python --dev --editable --force --no-desktop-entry --desktop-entry-only --manifest --print-torch-choice --uninstall --quiet --help" ;;
+        *) die "unknown option '$1'; allowed: --venv --torch --torch-spec --python --dev --editable --force --no-desktop-entry --no-path-links --desktop-entry-only --manifest --print-torch-choice --uninstall --quiet --help" ;;
     esac
 done
 
@@ -106,7 +114,7 @@ VENV=$(realpath -m -- "$VENV")
 MANIFEST=$(realpath -m -- "${MANIFEST:-$APP_DATA/install-manifest.txt}")
 
 # ---- manifest -------------------------------------------------------------------------------------
-# One line per thing we added: "<kind>\t<absolute path>", kind = file | dir | venv | cache. Lines are
+# One line per thing we added: "<kind>\t<absolute path>", kind = file | link | dir | venv | cache. Lines are
 # collected in memory and merged into the manifest on exit, even a failed one, so a half-finished
 # install can still be uninstalled. The manifest may live inside the venv (packaging/test.sh does that).
 
@@ -386,8 +394,40 @@ install_desktop_entry() {
     done
     install_file "$RESOURCES/icons/hicolor/scalable/apps/$APP_ID.svg" \
         "$DATA_HOME/icons/hicolor/scalable/apps/$APP_ID.svg"
+    install_file "$RESOURCES/$METAINFO" "$DATA_HOME/metainfo/$METAINFO"
     refresh_caches
     say "desktop entry: $entry (runs $exe)"
+}
+
+# ---- commands on PATH -----------------------------------------------------------------------------
+
+link_commands() {
+    # Like pipx: a symlink per command in ~/.local/bin. A file or link there that is not ours (another
+    # install, the user's own script) is left alone and named.
+    local cmd target link linked=0
+    for cmd in "${COMMANDS[@]}"; do
+        target=$VENV/bin/$cmd
+        [[ -x $target ]] || continue
+        link=$BIN_HOME/$cmd
+        if [[ -L $link && $(readlink -- "$link") == "$target" ]]; then
+            record link "$link"
+            linked=1
+            continue
+        fi
+        if [[ -e $link || -L $link ]]; then
+            say "kept $link: it is not ours (run $target directly, or remove it and install again)"
+            continue
+        fi
+        make_dir "$BIN_HOME"
+        ln -s -- "$target" "$link"
+        record link "$link"
+        linked=1
+        say "linked $link -> $target"
+    done
+    if [[ $linked == 1 && :$PATH: != *:"$BIN_HOME":* ]]; then
+        say "note: $BIN_HOME is not on your PATH; add it (e.g. in ~/.profile) to run stepvideo by name"
+    fi
+    return 0
 }
 
 # ---- uninstall ------------------------------------------------------------------------------------
@@ -399,6 +439,10 @@ uninstall() {
         [[ -n $path ]] || continue
         case $kind in
             file) if [[ -f $path || -L $path ]]; then rm -f -- "$path" && say "removed $path"; fi ;;
+            link)  # only while it is still our symlink into a venv's bin/ (not a file put there since)
+                if [[ -L $path && $(readlink -- "$path") == */bin/"$(basename -- "$path")" ]]; then
+                    rm -f -- "$path" && say "removed $path"
+                fi ;;
             venv)
                 if [[ -f $path/pyvenv.cfg ]]; then
                     rm -rf -- "$path" && say "removed the virtual environment $path"
@@ -442,6 +486,9 @@ if [[ $ONLY_DESKTOP == 0 ]]; then
 fi
 if [[ $DESKTOP == 1 ]]; then
     install_desktop_entry
+fi
+if [[ $PATH_LINKS == 1 ]]; then
+    link_commands
 fi
 if [[ $ONLY_DESKTOP == 0 ]]; then
     say "done. Start it from the menu or with: $VENV/bin/$APP_ID   (check the machine: $VENV/bin/stepvideo doctor)"

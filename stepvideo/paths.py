@@ -26,8 +26,13 @@ def config_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """queue.sqlite3, checkpoints, the quantized-weight cache."""
+    """queue.sqlite3, checkpoints: what a backup should keep."""
     return _env_path("STEPVIDEO_DATA_DIR") or Path(_dirs().user_data_dir)
+
+
+def cache_dir() -> Path:
+    """Derived files we can rebuild (quantized weights): backup tools skip user_cache_dir."""
+    return _env_path("STEPVIDEO_CACHE_DIR") or Path(_dirs().user_cache_dir)
 
 
 def log_dir() -> Path:
@@ -47,6 +52,11 @@ def checkpoints_dir() -> Path:
 
 
 def quantized_cache_dir() -> Path:
+    return cache_dir() / "quantized"
+
+
+def legacy_quantized_cache_dir() -> Path:
+    """Where versions before 0.2 kept the quantized weights (moved once by memory/quantized_store.py)."""
     return data_dir() / "quantized"
 
 

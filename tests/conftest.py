@@ -22,7 +22,8 @@ os.environ["HF_HOME"] = str(_SANDBOX / "cache" / "huggingface")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: no test reaches the internet
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-for _var in ("STEPVIDEO_CONFIG_DIR", "STEPVIDEO_DATA_DIR", "STEPVIDEO_LOG_DIR", "STEPVIDEO_VIDEOS_DIR", "HF_HUB_OFFLINE"):
+for _var in ("STEPVIDEO_CONFIG_DIR", "STEPVIDEO_DATA_DIR", "STEPVIDEO_LOG_DIR", "STEPVIDEO_VIDEOS_DIR", "STEPVIDEO_CACHE_DIR",
+             "HF_HUB_OFFLINE"):
     os.environ.pop(_var, None)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,8 +48,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
-    """Per-test app folders under tmp_path (config, data, logs, videos)."""
-    for name in ("config", "data", "log", "videos"):
+    """Per-test app folders under tmp_path (config, data, logs, videos, cache)."""
+    for name in ("config", "data", "log", "videos", "cache"):
         (tmp_path / name).mkdir()
         monkeypatch.setenv(f"STEPVIDEO_{name.upper()}_DIR", str(tmp_path / name))
     return tmp_path

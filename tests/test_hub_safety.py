@@ -108,16 +108,27 @@ def test_link_snapshot_file_stays_inside_the_snapshot(tmp_path):
     assert link_snapshot_file(repo, SHA, "sub/config.json", "a" * 64).parent == snapshot / "sub"  # plain is fine
 
 
-def test_tampered_cached_tree_is_ignored_by_list_and_delete(local_hub, tmp_path):
+@pytest.mark.parametrize("legacy", [False, True], ids=["our-listing", "old-trees-file"])
+def test_tampered_cached_listing_is_ignored_by_list_and_delete(local_hub, tmp_path, legacy):
     local_hub.create_repo(REPO).commit(GOOD)
     cache = tmp_path / "cache"
     snap = hub.download(REPO, cache_dir=cache)
     victim = tmp_path / "victim"
     victim.write_text("user data")
-    tree = cache / "models--rogue--model" / "trees" / f"{snap.name}.json"
-    data = json.loads(tree.read_text())
-    data["files"]["model.safetensors"]["lfs_sha256"] = "../../../victim"  # etag → blobs/../../../victim
-    tree.write_text(json.dumps(data))
+    folder = cache / "models--rogue--model"
+    ours = folder / ".stepvideo" / "listings" / f"{snap.name}.json"
+    if legacy:  # what versions before 0.2 wrote: huggingface_hub's trees/<sha>.json, ours absent
+        files = json.loads(ours.read_text())["files"]
+        tree = {p: {"size": e["size"], "blob_id": e["oid"], **({"lfs_sha256": e["sha256"], "lfs_size": e["size"]}
+                                                               if e["sha256"] else {})} for p, e in files.items()}
+        tree["model.safetensors"]["lfs_sha256"] = "../../../victim"  # etag → blobs/../../../victim
+        (folder / "trees").mkdir()
+        (folder / "trees" / f"{snap.name}.json").write_text(json.dumps({"format_version": 1, "files": tree}))
+        ours.unlink()
+    else:
+        data = json.loads(ours.read_text())
+        data["files"]["model.safetensors"]["sha256"] = "../../../victim"
+        ours.write_text(json.dumps(data))
     [version] = hub.list_installed(cache, online=False)
     assert version.tree_source == "none"  # the bad listing is not trusted
     hub.delete_version(REPO, cache_dir=cache)

@@ -24,6 +24,9 @@ SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 needs_validator = pytest.mark.skipif(shutil.which("desktop-file-validate") is None,
                                      reason="desktop-file-validate missing (apt-get install desktop-file-utils)")
+needs_appstream = pytest.mark.skipif(shutil.which("appstreamcli") is None,
+                                     reason="appstreamcli missing (apt-get install appstream)")
+METAINFO = "io.github.stepvideo.desktop.metainfo.xml"
 
 
 def validate(path: Path) -> None:
@@ -56,8 +59,25 @@ def test_desktop_entry_keys():
     text = (RES / f"{APP_ID}.desktop").read_text(encoding="utf-8")
     keys = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     assert keys["Exec"] == f"{APP_ID} %F" and keys["Icon"] == APP_ID and keys["StartupWMClass"] == APP_ID
-    assert keys["Categories"] == "AudioVideo;Video;Graphics;" and keys["MimeType"] == "video/mp4;"
+    # One main category, so the menu lists the app once; no MimeType, so it is not offered for every mp4.
+    assert keys["Categories"] == "AudioVideo;Video;" and "MimeType" not in keys
     assert keys["Type"] == "Application" and keys["Terminal"] == "false"
+
+
+@needs_appstream
+def test_metainfo_validates():
+    done = subprocess.run(["appstreamcli", "validate", "--no-net", str(RES / METAINFO)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_metainfo_names_the_desktop_entry():
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(RES / METAINFO).getroot()
+    assert root.get("type") == "desktop-application"
+    assert root.findtext("id") + ".metainfo.xml" == METAINFO  # the file is named after the component id
+    assert root.findtext("launchable") == f"{APP_ID}.desktop"
+    assert {b.text for b in root.iter("binary")} == {"stepvideo", "stepvideo-desktop"}
 
 
 def test_icons_exist_in_every_size_and_match_the_svg(qapp):
@@ -177,6 +197,9 @@ def test_desktop_entry_install_and_uninstall(tmp_path, venv_name):
         icon = data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
         assert icon.read_bytes() == (RES / "icons/hicolor" / f"{size}x{size}" / "apps" / f"{APP_ID}.png").read_bytes()
     assert (data / "icons/hicolor/scalable/apps" / f"{APP_ID}.svg").is_file()
+    assert (data / "metainfo" / METAINFO).read_bytes() == (RES / METAINFO).read_bytes()
+    link = tmp_path / "home" / ".local" / "bin" / APP_ID  # the command on PATH, as pipx links it
+    assert link.is_symlink() and os.readlink(link) == str(exe)
     manifest = (data / "StepVideoDesktop" / "install-manifest.txt").read_text().splitlines()
     assert len(manifest) == len(set(manifest)) and f"file\t{entry}" in manifest
     assert not any(str(exe.parent.parent) in line for line in manifest)  # we did not make that venv
@@ -185,6 +208,40 @@ def test_desktop_entry_install_and_uninstall(tmp_path, venv_name):
     assert done.returncode == 0, done.stderr
     assert snapshot(tmp_path) == before
     assert "videos, models, settings and the job queue were not touched" in done.stderr
+
+
+def test_commands_are_linked_into_local_bin_but_never_over_a_foreign_file(tmp_path):
+    (tmp_path / "home").mkdir()
+    venv = tmp_path / "venv"
+    _fake_venv(venv)
+    cli = venv / "bin" / "stepvideo"
+    cli.write_text("#!/bin/sh\n")
+    cli.chmod(0o755)
+    bin_home = tmp_path / "home" / ".local" / "bin"
+    bin_home.mkdir(parents=True)
+    foreign = bin_home / APP_ID
+    foreign.write_text("#!/bin/sh\necho mine\n")  # the user's own script of that name
+    before = snapshot(tmp_path)
+
+    done = run_install("--desktop-entry-only", "--venv", str(venv), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (bin_home / "stepvideo").is_symlink() and os.readlink(bin_home / "stepvideo") == str(cli)
+    assert foreign.read_text() == "#!/bin/sh\necho mine\n" and f"kept {foreign}: it is not ours" in done.stderr
+    assert "is not on your PATH" in done.stderr  # the test's PATH has no ~/.local/bin
+    manifest = (tmp_path / "data" / "StepVideoDesktop" / "install-manifest.txt").read_text().splitlines()
+    assert f"link\t{bin_home / 'stepvideo'}" in manifest and not any(str(foreign) in line for line in manifest)
+
+    done = run_install("--uninstall", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert snapshot(tmp_path) == before  # our link gone, the user's script kept
+
+
+def test_no_path_links_option(tmp_path):
+    (tmp_path / "home").mkdir()
+    _fake_venv(tmp_path / "venv")
+    done = run_install("--desktop-entry-only", "--no-path-links", "--venv", str(tmp_path / "venv"), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "home" / ".local").exists()
 
 
 def test_uninstall_in_an_empty_home_leaves_nothing(tmp_path):

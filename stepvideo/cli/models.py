@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_verify)
 
-    p = verbs.add_parser("delete", parents=[common], help="delete a version (frees blobs no other version uses)")
+    p = verbs.add_parser("delete", parents=[common], help="delete a version (frees blobs no other version uses, and its quantized copies)")
     _model_args(p)
     p.add_argument("--force", action="store_true",
                    help="delete even when another version (turbo) uses its text encoders and VAE")
@@ -60,7 +60,8 @@ def register(subparsers) -> None:
     _model_args(p)
     p.set_defaults(handler=cmd_path)
 
-    p = verbs.add_parser("clean", parents=[common], help="remove leftover partial downloads")
+    p = verbs.add_parser("clean", parents=[common],
+                         help="remove leftover partial downloads and quantized copies whose weights are gone")
     p.add_argument("--all-partials", action="store_true",
                    help="also remove partial files an unfinished download could resume from")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -91,12 +92,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .. import hub
 
     versions = hub.list_installed(args.cache_dir, online=False if args.offline else None)
+    others = hub.unlisted_quantized_copies(versions)
     if args.json:
-        _print_json({"cache_dir": str(hub.cache_root(args.cache_dir)), "versions": [v.to_dict() for v in versions]})
+        _print_json({"cache_dir": str(hub.cache_root(args.cache_dir)), "versions": [v.to_dict() for v in versions],
+                     "other_quantized": [c.to_dict() for c in others]})
         return 0
     if not versions:
         print(f"no models in {hub.cache_root(args.cache_dir)}")
-        return 0
     for v in versions:
         refs = ",".join(v.refs) or ("(" + ",".join(v.requested) + ")" if v.requested else "-")
         line = f"{v.repo_id:40} {refs:16} {v.commit[:10]}  {human_bytes(v.size_on_disk):>9}  {v.status}"
@@ -112,6 +114,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         if v.update_available:
             line += " (update available)"
         print(line)
+        for c in v.quantized:
+            print(f"    quantized {c.component} {c.qtype:8} {human_bytes(c.size):>9}  {c.path}")
+    if others:
+        print(f"{len(others)} quantized copies of other weights ({human_bytes(sum(c.size for c in others))}) in"
+              f" {others[0].path.parents[2]}; `stepvideo models clean` removes those whose weights are gone")
     return 0
 
 
@@ -204,10 +211,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
     report = hub.delete_version(args.model, args.revision, cache_dir=args.cache_dir, force=args.force)
     if args.json:
         _print_json({"repo": report.repo_id, "commit": report.commit, "refs_removed": list(report.refs_removed),
-                     "freed_bytes": report.freed_bytes})
+                     "freed_bytes": report.freed_bytes, "quantized_removed": list(report.quantized_removed)})
     else:
         refs = f" ({', '.join(report.refs_removed)})" if report.refs_removed else ""
-        print(f"deleted {report.repo_id} @ {report.commit[:10]}{refs}: freed {human_bytes(report.freed_bytes)}")
+        quantized = f", with {len(report.quantized_removed)} quantized copies" if report.quantized_removed else ""
+        print(f"deleted {report.repo_id} @ {report.commit[:10]}{refs}{quantized}: freed {human_bytes(report.freed_bytes)}")
     return 0
 
 
@@ -224,10 +232,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
     report = hub.clean(args.cache_dir, include_resumable=args.all_partials)
     if args.json:
         _print_json({"removed": list(report.removed), "freed_bytes": report.freed_bytes,
-                     "kept_resumable": report.kept_resumable})
+                     "kept_resumable": report.kept_resumable, "quantized_removed": list(report.quantized_removed)})
         return 0
     for path in report.removed:
         print(f"removed {path}")
+    for path in report.quantized_removed:
+        print(f"removed quantized copy {path} (its weights are gone)")
     print(f"freed {human_bytes(report.freed_bytes)}"
           + (f"; kept {report.kept_resumable} partial file(s) a download can resume (--all-partials removes them)"
              if report.kept_resumable else ""))

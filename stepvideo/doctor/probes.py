@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stepvideo.doctor.toolchain import ToolchainFacts, probe_toolchain
+
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 120  # the first torch import on a cold disk can take a while
@@ -104,6 +106,7 @@ class Machine:
     disks: tuple[DiskFacts, ...]
     models: tuple[ModelFacts, ...] | None  # None: the hub could not be asked
     models_error: str | None = None
+    toolchain: ToolchainFacts | None = None  # nvcc, ninja, symlinks in the models folder (toolchain.py)
 
 
 # ---- child-process probes -------------------------------------------------------------------------
@@ -356,4 +359,14 @@ def probe_machine() -> Machine:
         disks=probe_disks(),
         models=models,
         models_error=models_error,
+        toolchain=_probe_toolchain(),
     )
+
+
+def _probe_toolchain() -> ToolchainFacts | None:
+    try:
+        from stepvideo.hub import cache_root
+
+        return probe_toolchain(cache_root())
+    except Exception:  # a bad STEPVIDEO_MODELS_DIR is the disk check's to report
+        return None

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepvideo.doctor.check import Check
+from stepvideo.doctor.gpu_support import toolchain_checks
 from stepvideo.doctor.probes import DiskFacts, GpuInfo, Machine, probe_machine
 from stepvideo.presets import BASE_REPO, DEFAULT_FRAMES, DEFAULT_SIZE, PRESETS
 
@@ -36,18 +38,7 @@ BASE_MODEL_BYTES = 102 * GB
 VIDEO_SPACE_BYTES = 2 * GB  # room for a few dozen 8-second videos and their previews
 MIN_USABLE_RAM_BYTES = 8 * GiB  # below this even the leanest profile cannot load the text encoder
 STATUSES = ("ok", "warn", "fail")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # ok | warn | fail
-    summary: str
-    fix: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+__all__ = ["Check", "Report", "Recommendation", "diagnose", "render_text", "run_doctor"]
 
 
 @dataclass(frozen=True)
@@ -355,6 +346,7 @@ def diagnose(m: Machine) -> Report:
     checks = (
         check_python(m), check_gpu(m), check_torch(m), check_memory(m),
         check_disks(m, quantized_cache_bytes()), check_ffmpeg(m), check_qt(m), check_models(m),
+        *toolchain_checks(m),
     )
     return Report(checks, recommend(m))
 

@@ -10,8 +10,9 @@ is done in the modules of this package:
   downloader     plan (dry run, disk space), parallel download, progress events, cancel
   verified       per-blob verification records (what `verify` found, for the next download)
   progress       bytes done/total, speed, ETA → `download` protocol events
-  inventory      list, verify
-  cleanup        delete a version, clean partial files
+  listing        our record of each commit's published files (paths, sizes, hashes)
+  inventory      list (with the quantized copies made from each version), verify
+  cleanup        delete a version (and its quantized copies), clean partial files and orphaned copies
 
 Weights live in the standard HF cache (HF_HUB_CACHE) or the folder given by `cache_dir` /
 $STEPVIDEO_MODELS_DIR, in the same layout. The endpoint is $HF_ENDPOINT, read per call.
@@ -27,7 +28,13 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 from stepvideo.hub.cache import MODELS_DIR_ENV, cache_root  # noqa: E402
 from stepvideo.hub.cleanup import CleanReport, DeleteReport, clean, delete_version  # noqa: E402
 from stepvideo.hub.downloader import DownloadPlan, PlannedFile, download, plan_download  # noqa: E402
-from stepvideo.hub.inventory import InstalledVersion, VerifyReport, list_installed, verify  # noqa: E402
+from stepvideo.hub.inventory import (  # noqa: E402
+    InstalledVersion,
+    VerifyReport,
+    list_installed,
+    unlisted_quantized_copies,
+    verify,
+)
 from stepvideo.hub.remote import HubUnreachable, RepoNotFound, RevisionNotFound, model_info  # noqa: E402
 from stepvideo.hub.resolve import (  # noqa: E402
     ALIASES,
@@ -49,5 +56,5 @@ __all__ = [
     "CleanReport", "DeleteReport", "DiskFull", "DownloadPlan", "HashMismatch", "HubUnreachable",
     "RepoNotFound", "RevisionNotFound", "InstalledVersion", "ModelFolders", "PlannedFile", "VerifyReport",
     "cache_root", "canonical_model", "clean", "delete_version", "download", "list_installed", "model_info",
-    "plan_download", "resolve_model_dir", "resolve_model_roots", "verify",
+    "plan_download", "resolve_model_dir", "resolve_model_roots", "unlisted_quantized_copies", "verify",
 ]

@@ -1,15 +1,18 @@
 """The Hugging Face cache layout on disk, read and written without any network (torch-free).
 
 Layout (identical to huggingface_hub's, so other tools' downloads are reused and ours are theirs):
-`<cache>/models--org--name/{blobs/<etag>, snapshots/<sha>/<path> -> ../../blobs/<etag>, refs/<name>,
-trees/<sha>.json}` and locks in `<cache>/.locks/models--org--name/<etag>.lock`.
+`<cache>/models--org--name/{blobs/<etag>, snapshots/<sha>/<path> -> ../../blobs/<etag>, refs/<name>}`
+and locks in `<cache>/.locks/models--org--name/<etag>.lock`. huggingface_hub's private
+`trees/<sha>.json` is theirs: we only read it once, to migrate what older versions of this app wrote.
 Our own additions stay out of the way of huggingface_hub: a resumable partial is
 `blobs/<etag>.incomplete` (a stable name, so a later run continues it; huggingface_hub itself uses
-`<etag>.<uuid8>.incomplete`), and our bookkeeping lives in `models--org--name/.stepvideo/`.
+`<etag>.<uuid8>.incomplete`), and our bookkeeping (manifests, file listings, verification records)
+lives in `models--org--name/.stepvideo/`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,10 +28,6 @@ from stepvideo.hub.safety import (
     UnsafeHubData,
     check_commit,
     check_name,
-    check_oid,
-    check_repo_path,
-    check_sha256,
-    check_size,
     join_inside,
 )
 
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 MODELS_DIR_ENV = "STEPVIDEO_MODELS_DIR"
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 PARTIAL_SUFFIX = ".incomplete"
-TREE_FORMAT_VERSION = 1  # huggingface_hub's trees/<sha>.json format
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -117,7 +115,12 @@ class RepoCache:
         return self.snapshots / check_commit(commit)
 
     def tree_file(self, commit: str) -> Path:
+        """huggingface_hub's listing of the commit (theirs; older versions of this app wrote it)."""
         return self.folder / "trees" / f"{check_commit(commit)}.json"
+
+    def listing_file(self, commit: str) -> Path:
+        """Our listing of the commit's published files (see listing.py)."""
+        return self.state_dir / "listings" / f"{check_commit(commit)}.json"
 
     def manifest_file(self, commit: str) -> Path:
         return self.state_dir / "versions" / f"{check_commit(commit)}.json"
@@ -166,27 +169,6 @@ class RepoCache:
         commit = self.read_ref(revision)
         return commit if commit and self.snapshot(commit).is_dir() else None
 
-    # --- tree listings (huggingface_hub's format, so `get_cached_repo_tree` reads ours) ------
-    def read_tree(self, commit: str) -> dict[str, dict[str, Any]] | None:
-        try:
-            data = json.loads(self.tree_file(commit).read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("format_version") != TREE_FORMAT_VERSION:
-            return None
-        files = data.get("files")
-        if not isinstance(files, dict):
-            return None
-        problem = tree_problem(files)
-        if problem:  # written from a rogue hub's answer (or tampered with): as if absent
-            log.warning("ignoring %s: %s", self.tree_file(commit), problem)
-            return None
-        return files
-
-    def write_tree(self, commit: str, files: dict[str, dict[str, Any]]) -> None:
-        payload = {"format_version": TREE_FORMAT_VERSION, "files": files}
-        write_atomic(self.tree_file(commit), json.dumps(payload, indent=1, sort_keys=True).encode())
-
     # --- our bookkeeping ---------------------------------------------------------------------
     def read_manifest(self, commit: str) -> dict[str, Any] | None:
         return read_json(self.manifest_file(commit))
@@ -200,22 +182,6 @@ class RepoCache:
 
     def write_verified(self, records: dict[str, dict[str, Any]]) -> None:
         write_atomic(self.verified_file, json.dumps(records, indent=1, sort_keys=True).encode())
-
-
-def tree_problem(files: dict[str, Any]) -> str | None:
-    """Why a trees/<sha>.json listing cannot be trusted for paths and blob names (None if it can)."""
-    try:
-        for path, entry in files.items():
-            check_repo_path(path)
-            if not isinstance(entry, dict):
-                raise UnsafeHubData(f"entry {path!r} is not an object")
-            check_size(entry.get("size"), path)
-            check_oid(entry.get("blob_id"), path)
-            if entry.get("lfs_sha256") is not None:
-                check_sha256(entry["lfs_sha256"], path)
-    except UnsafeHubData as exc:
-        return str(exc)
-    return None
 
 
 def read_json(path: Path) -> Any:
@@ -243,8 +209,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+# What os.symlink raises on filesystems without symlinks (exFAT, FAT, some NTFS mounts and network shares).
+NO_SYMLINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL, errno.EACCES})
+
+
 def link_snapshot_file(repo: RepoCache, commit: str, path: str, etag: str) -> Path:
     """snapshots/<commit>/<path> → ../../blobs/<etag> as a relative symlink (replaced atomically).
+
+    On a filesystem without symlinks the blob itself moves into the snapshot (what huggingface_hub
+    does): the file is then a plain file, which callers see with `is_symlink()`; versions no longer
+    share such files, and a later download of another version fetches them again.
 
     `path` and `etag` come from the hub: the link must land inside the snapshot folder (no .., no
     absolute path, no symlinked folder leading out) and point at a blob named by one plain segment.
@@ -256,14 +230,32 @@ def link_snapshot_file(repo: RepoCache, commit: str, path: str, etag: str) -> Pa
     target = os.path.relpath(blob, pointer.parent)
     if pointer.is_symlink() and os.readlink(pointer) == target:
         return pointer
+    if not blob.exists() and pointer.is_file() and not pointer.is_symlink():
+        return pointer  # moved here earlier, on a filesystem without symlinks
     tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}.link")
     try:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
-    os.symlink(target, tmp)
+    try:
+        os.symlink(target, tmp)
+    except OSError as exc:
+        if exc.errno not in NO_SYMLINK_ERRNOS:
+            raise
+        os.replace(blob, pointer)  # same filesystem (both in the repo folder): atomic, no second copy
+        return pointer
     os.replace(tmp, pointer)
     return pointer
+
+
+def snapshot_file_in_place(repo: RepoCache, commit: str, path: str, size: int) -> bool:
+    """True when the snapshot holds the file itself (moved there on a filesystem without symlinks)
+    with the expected size: it counts as downloaded although blobs/ no longer has it."""
+    try:
+        pointer = join_inside(repo.snapshot(commit), path)
+    except UnsafeHubData:
+        return False
+    return not pointer.is_symlink() and pointer.is_file() and pointer.stat().st_size == size
 
 
 def snapshot_blob(pointer: Path) -> Path | None:

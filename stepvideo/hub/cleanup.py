@@ -1,5 +1,6 @@
-"""Freeing space: delete a version (only the blobs no other version uses) and clean leftover partial
-files. Blobs a running download holds a lock on are never touched."""
+"""Freeing space: delete a version (only the blobs no other version uses, and the quantized copies made
+from it) and clean leftover partial files and quantized copies whose weights are gone. Blobs a
+running download holds a lock on are never touched."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 
 from stepvideo.errors import HubError, WeightsNotFound
 from stepvideo.hub.cache import PARTIAL_SUFFIX, RepoCache, cache_root, check_repo_id, snapshot_blob
-from stepvideo.hub.inventory import cached_repos, present_files, resolve_cached_commit, tree_files
+from stepvideo.hub.inventory import cached_repos, present_files, resolve_cached_commit
+from stepvideo.hub.listing import read_listing
 from stepvideo.hub.resolve import canonical_model
+from stepvideo.memory import quantized_store
 
 STALE_TMP_S = 600  # leftovers of our atomic writes older than this are debris of a crash
 
@@ -22,7 +25,8 @@ class DeleteReport:
     repo_id: str
     commit: str
     refs_removed: tuple[str, ...]
-    freed_bytes: int
+    freed_bytes: int  # blobs and quantized copies together
+    quantized_removed: tuple[str, ...] = ()  # folders of the quantized copies made from this version
 
 
 @dataclass(frozen=True)
@@ -30,16 +34,17 @@ class CleanReport:
     removed: tuple[str, ...]
     freed_bytes: int
     kept_resumable: int  # partial files of unfinished downloads left for a resume
+    quantized_removed: tuple[str, ...] = ()  # quantized copies whose source weights are gone
 
 
 def _version_blobs(repo: RepoCache, commit: str) -> set[str]:
-    """Blob names a version uses or will use: its snapshot links plus its tree's etags (partials)."""
+    """Blob names a version uses or will use: its snapshot links plus its listing's etags (partials)."""
     names = set()
     for entry in present_files(repo.snapshot(commit)).values():
         blob = snapshot_blob(entry)
         if blob is not None and blob.parent == repo.blobs:
             names.add(blob.name)
-    names.update(f.etag for f in tree_files(repo.read_tree(commit)).values())
+    names.update(f.etag for f in (read_listing(repo, commit) or {}).values())
     return names
 
 
@@ -92,7 +97,7 @@ def delete_version(model: str, revision: str | None = None, *, cache_dir: str | 
         refs_removed = tuple(r for r, c in repo.all_refs().items() if c == commit)
         for ref in refs_removed:
             (repo.refs / ref).unlink()
-        for extra in (repo.tree_file(commit), repo.manifest_file(commit)):
+        for extra in (repo.tree_file(commit), repo.listing_file(commit), repo.manifest_file(commit)):
             extra.unlink(missing_ok=True)
         for etag in unique:
             for path in (repo.blob(etag), repo.partial(etag)):
@@ -103,7 +108,9 @@ def delete_version(model: str, revision: str | None = None, *, cache_dir: str | 
     finally:
         for lock in locks:
             lock.release()
-    return DeleteReport(repo_id, commit, refs_removed, freed)
+    copies = quantized_store.copies_of(commit)
+    freed += quantized_store.delete_copies(copies)
+    return DeleteReport(repo_id, commit, refs_removed, freed, tuple(str(c.path) for c in copies))
 
 
 def _remove_file(path: Path) -> int:
@@ -129,12 +136,17 @@ def _remove_tree(folder: Path) -> int:
 def clean(cache_dir: str | os.PathLike | None = None, *, include_resumable: bool = False) -> CleanReport:
     """Remove partial files nothing will ever resume: huggingface_hub's `<etag>.<uuid8>.incomplete`
     orphans and our `<etag>.incomplete` files no downloaded version needs (all partials with
-    `include_resumable`), plus debris of interrupted atomic writes. Files in use are left alone."""
+    `include_resumable`), plus debris of interrupted atomic writes, and quantized copies whose source
+    weights are gone (judged against this models folder, see quantized_store.orphans). Files in use
+    are left alone."""
     from filelock import FileLock, Timeout
 
     removed, freed, kept = [], 0, 0
     now = time.time()
-    for repo in cached_repos(cache_root(cache_dir)):
+    repos = cached_repos(cache_root(cache_dir))
+    stale_copies = quantized_store.orphans({c for repo in repos for c in repo.commits()})
+    freed += quantized_store.delete_copies(stale_copies)
+    for repo in repos:
         wanted = set().union(*(_version_blobs(repo, c) for c in repo.commits())) if repo.commits() else set()
         candidates = list(repo.blobs.glob("*" + PARTIAL_SUFFIX)) if repo.blobs.is_dir() else []
         for path in candidates:
@@ -167,4 +179,4 @@ def clean(cache_dir: str | os.PathLike | None = None, *, include_resumable: bool
                     removed.append(str(path))
             except FileNotFoundError:
                 pass
-    return CleanReport(tuple(removed), freed, kept)
+    return CleanReport(tuple(removed), freed, kept, tuple(str(c.path) for c in stale_copies))

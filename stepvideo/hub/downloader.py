@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from stepvideo.errors import Cancelled, HubError
-from stepvideo.hub.cache import RepoCache, cache_root, check_repo_id, is_commit, link_snapshot_file
+from stepvideo.hub.cache import (
+    RepoCache,
+    cache_root,
+    check_repo_id,
+    is_commit,
+    link_snapshot_file,
+    snapshot_file_in_place,
+)
+from stepvideo.hub.listing import read_listing, write_listing
 from stepvideo.hub.progress import Progress, human_bytes
 from stepvideo.hub.remote import RemoteFile, fetch_version
 from stepvideo.hub.resolve import canonical_model
@@ -126,11 +134,13 @@ def ensure_writable(root: Path) -> None:
         ) from None
 
 
-def _plan_files(repo: RepoCache, files: list[RemoteFile]) -> tuple[PlannedFile, ...]:
+def _plan_files(repo: RepoCache, commit: str, files: list[RemoteFile]) -> tuple[PlannedFile, ...]:
     planned = []
     records = repo.read_verified()
     for f in files:
         state = blob_state(repo, f, records)
+        if state == "missing" and snapshot_file_in_place(repo, commit, f.path, f.size):
+            state = "cached"
         if state == "cached":
             planned.append(PlannedFile(f.path, f.size, f.etag, "cached", f.size))
             continue
@@ -159,10 +169,10 @@ def plan_download(
         base = fetch_version(BASE_REPO, base_revision)
         base_files = select(base.files, include_lib, components_only=True)
         base_repo = RepoCache(root, BASE_REPO)
-        components = DownloadPlan(BASE_REPO, base.revision, base.commit, root, _plan_files(base_repo, base_files),
+        components = DownloadPlan(BASE_REPO, base.revision, base.commit, root, _plan_files(base_repo, base.commit, base_files),
                                   tuple(base_files), free_bytes(root), include_lib, components_only=True)
     repo = RepoCache(root, repo_id)
-    return DownloadPlan(repo_id, version.revision, version.commit, root, _plan_files(repo, files),
+    return DownloadPlan(repo_id, version.revision, version.commit, root, _plan_files(repo, version.commit, files),
                         tuple(files), free_bytes(root), include_lib, components)
 
 
@@ -202,11 +212,12 @@ def download(
             stop.set()
         return stop.is_set()
 
+    no_links = _NoSymlinkNote(root)
     jobs = [(part, pf, rf) for part in parts for pf, rf in zip(part.files, part.remote_files)]
     jobs.sort(key=lambda j: (j[1].state == "cached", j[1].path))  # links for cached files last, cheap
     errors: list[BaseException] = []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hub-dl") as pool:
-        futures = [pool.submit(_fetch_one, part, pf, rf, progress, should_stop, retries) for part, pf, rf in jobs]
+        futures = [pool.submit(_fetch_one, part, pf, rf, progress, should_stop, retries, no_links) for part, pf, rf in jobs]
         try:
             for future in as_completed(futures):
                 exc = future.exception()
@@ -226,11 +237,29 @@ def download(
         _write_bookkeeping(plan.components, done=True, components_from=None)
     components_from = {"repo": plan.components.repo_id, "commit": plan.components.commit} if plan.components else None
     _write_bookkeeping(plan, done=True, components_from=components_from)
-    progress.emit("done")
+    progress.emit("done", **({"note": no_links.note} if no_links.seen else {}))
     return RepoCache(root, plan.repo_id).snapshot(plan.commit)
 
 
-def _fetch_one(part: DownloadPlan, pf: PlannedFile, rf: RemoteFile, progress: Progress, should_stop, retries) -> None:
+class _NoSymlinkNote:
+    """Says once per download (a log line, and a note on the `done` event) that the models folder
+    has no symlinks and files were moved into the snapshot instead of linked."""
+
+    def __init__(self, root: Path) -> None:
+        self.note = (f"the models folder {root} does not support symbolic links (exFAT, NTFS or a network share?):"
+                     " files are stored in the version's folder itself, so versions do not share files")
+        self.seen = False
+        self._lock = threading.Lock()
+
+    def saw(self) -> None:
+        with self._lock:
+            if not self.seen:
+                self.seen = True
+                log.warning("%s", self.note)
+
+
+def _fetch_one(part: DownloadPlan, pf: PlannedFile, rf: RemoteFile, progress: Progress, should_stop, retries,
+               no_links: _NoSymlinkNote) -> None:
     repo = RepoCache(part.cache_dir, part.repo_id)
     if pf.state != "cached":
         kwargs = {} if retries is None else {"retries": retries}
@@ -240,19 +269,20 @@ def _fetch_one(part: DownloadPlan, pf: PlannedFile, rf: RemoteFile, progress: Pr
         )
         record_results(repo, {rf.etag: True})
     try:
-        link_snapshot_file(repo, part.commit, rf.path, rf.etag)
+        if not link_snapshot_file(repo, part.commit, rf.path, rf.etag).is_symlink():
+            no_links.saw()
     except OSError as exc:
         raise HubError(f"cannot link {rf.path} into {repo.snapshot(part.commit)} ({exc.strerror or exc})") from None
     progress.file_done(rf.path)
 
 
 def _write_bookkeeping(part: DownloadPlan, *, done: bool, components_from: dict | None) -> None:
-    """The commit's tree (huggingface_hub format), our manifest, and — once complete — the ref."""
+    """The commit's file listing and our manifest (both ours), and — once complete — the ref."""
     repo = RepoCache(part.cache_dir, part.repo_id)
     try:
         repo.snapshot(part.commit).mkdir(parents=True, exist_ok=True)
-        if repo.read_tree(part.commit) is None:
-            repo.write_tree(part.commit, {f.path: f.tree_entry() for f in part.remote_files})
+        if read_listing(repo, part.commit) is None:
+            write_listing(repo, part.commit, part.remote_files)
         manifest = repo.read_manifest(part.commit) or {}
         # once any download took the whole version, it stays "full"
         components_only = part.components_only and manifest.get("components_only", True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,12 +17,15 @@ from stepvideo.hub.cache import (
     repo_id_from_folder,
     snapshot_blob,
 )
+from stepvideo.hub.listing import read_listing, write_listing
 from stepvideo.hub.progress import Progress
 from stepvideo.hub.remote import HubUnreachable, RemoteFile, fetch_refs, fetch_version, is_offline
 from stepvideo.hub.resolve import COMPONENT_FILES, canonical_model
 from stepvideo.hub.select import select
 from stepvideo.hub.transfer import expected_digest, hash_file
 from stepvideo.hub.verified import is_verified_ok, record_results
+from stepvideo.memory import quantized_store
+from stepvideo.memory.quantized_store import QuantizedCopy
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,17 @@ class InstalledVersion:
     components_only: bool  # only the encoders/tokenizers/VAE a turbo download borrowed (no transformer)
     # turbo: files the engine needs from the borrowed base version that are gone ("repo@commit10:path")
     components_missing: tuple[str, ...] = ()
+    quantized: tuple[QuantizedCopy, ...] = ()  # quantized copies made from this version (user cache folder)
+
+    @property
+    def quantized_bytes(self) -> int:
+        return sum(c.size for c in self.quantized)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["path"] = str(self.path)
+        out["quantized"] = [c.to_dict() for c in self.quantized]
+        out["quantized_bytes"] = self.quantized_bytes
         return out
 
 
@@ -95,10 +106,6 @@ def present_files(snapshot: Path) -> dict[str, Path]:
     return out
 
 
-def tree_files(tree: dict[str, dict[str, Any]] | None) -> dict[str, RemoteFile]:
-    return {path: RemoteFile.from_tree_entry(path, e) for path, e in (tree or {}).items()}
-
-
 def _expected(manifest: dict | None, tree: dict[str, RemoteFile], present: dict[str, Path]) -> list[str]:
     if manifest and manifest.get("files"):
         return sorted(manifest["files"])
@@ -108,20 +115,19 @@ def _expected(manifest: dict | None, tree: dict[str, RemoteFile], present: dict[
 
 
 def _load_tree(repo: RepoCache, commit: str, online: bool) -> tuple[dict[str, RemoteFile], str]:
-    tree = repo.read_tree(commit)
-    if tree is not None:  # a commit's tree never changes: the cached copy is the hub's answer
-        return tree_files(tree), "cache"
+    tree = read_listing(repo, commit)
+    if tree is not None:  # a commit's files never change: the listing kept at download is the hub's answer
+        return tree, "cache"
     if online:
         try:
             version = fetch_version(repo.repo_id, commit)
         except HubError:
             return {}, "none"
-        entries = {f.path: f.tree_entry() for f in version.files}
         try:
-            repo.write_tree(commit, entries)
+            write_listing(repo, commit, version.files)
         except OSError:
             pass
-        return tree_files(entries), "hub"
+        return {f.path: f for f in version.files}, "hub"
     return {}, "none"
 
 
@@ -143,10 +149,13 @@ def resolve_cached_commit(repo: RepoCache, revision: str | None, default_main: b
 # --- list -------------------------------------------------------------------------------------
 def list_installed(cache_dir: str | os.PathLike | None = None, *, online: bool | None = None) -> list[InstalledVersion]:
     """Every version in the cache with its status. Offline (HF_HUB_OFFLINE=1, `online=False`, or an
-    unreachable hub) it uses the trees cached at download time."""
+    unreachable hub) it uses the file listings kept at download time."""
     online = (not is_offline()) if online is None else online
     out = []
-    for repo in cached_repos(cache_root(cache_dir)):
+    root = cache_root(cache_dir)
+    scanned = _scanned_sizes(root)
+    copies = quantized_store.list_copies()
+    for repo in cached_repos(root):
         refs = repo.all_refs()
         remote_refs = _remote_refs(repo.repo_id) if online and refs else None
         if remote_refs is None and online and refs:
@@ -158,8 +167,31 @@ def list_installed(cache_dir: str | os.PathLike | None = None, *, online: bool |
             update = None
             if remote_refs is not None and my_refs:
                 update = any(remote_refs.get(r, commit) != commit for r in my_refs)
-            out.append(_version_status(repo, commit, tree, source, my_refs, records, update))
+            version = _version_status(repo, commit, tree, source, my_refs, records, update,
+                                      scanned.get((repo.repo_id, commit)))
+            out.append(dataclasses.replace(version, quantized=tuple(c for c in copies if c.source_id == commit)))
     return out
+
+
+def unlisted_quantized_copies(versions: list[InstalledVersion]) -> list[QuantizedCopy]:
+    """Quantized copies made from weights not in this list (another models folder, a plain folder, or
+    weights since deleted)."""
+    listed = {c.path for v in versions for c in v.quantized}
+    return [c for c in quantized_store.list_copies() if c.path not in listed]
+
+
+def _scanned_sizes(root: Path) -> dict[tuple[str, str], int]:
+    """(repo, commit) → bytes of its blobs, as huggingface_hub's scan_cache_dir counts them (each blob
+    once). A repo the scan finds broken (e.g. a missing blob mid-download) is not in the answer; for
+    those we count ourselves."""
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
+    try:
+        info = scan_cache_dir(root)
+    except (CacheNotFound, ValueError, OSError):
+        return {}
+    return {(repo.repo_id, rev.commit_hash): rev.size_on_disk
+            for repo in info.repos if repo.repo_type == "model" for rev in repo.revisions}
 
 
 def _remote_refs(repo_id: str) -> dict[str, str] | None:
@@ -170,7 +202,7 @@ def _remote_refs(repo_id: str) -> dict[str, str] | None:
     return {**refs["tags"], **refs["branches"]}
 
 
-def _version_status(repo, commit, tree, source, refs, records, update) -> InstalledVersion:
+def _version_status(repo, commit, tree, source, refs, records, update, scanned_size=None) -> InstalledVersion:
     snapshot = repo.snapshot(commit)
     manifest = repo.read_manifest(commit)
     present = present_files(snapshot)
@@ -204,7 +236,7 @@ def _version_status(repo, commit, tree, source, refs, records, update) -> Instal
     bytes_expected = sum(tree[p].size for p in expected if p in tree) if tree and all(p in tree for p in expected) else None
     return InstalledVersion(
         repo.repo_id, commit, refs, tuple((manifest or {}).get("requested", ())), snapshot,
-        sum(blobs.values()) + partial_bytes, bytes_expected, len(expected), len(expected) - len(missing),
+        (sum(blobs.values()) if scanned_size is None else scanned_size) + partial_bytes, bytes_expected, len(expected), len(expected) - len(missing),
         status, tuple(missing), tuple(corrupt), partial_bytes, source, (manifest or {}).get("components_from"), update,
         bool((manifest or {}).get("components_only", False)), components_missing,
     )
@@ -251,8 +283,8 @@ def _verify_version(repo: RepoCache, commit: str, on_event, online: bool) -> Ver
         try:
             version = fetch_version(repo.repo_id, commit)
             tree, source = {f.path: f for f in version.files}, "hub"
-            if repo.read_tree(commit) is None:
-                repo.write_tree(commit, {f.path: f.tree_entry() for f in version.files})
+            if read_listing(repo, commit) is None:
+                write_listing(repo, commit, version.files)
         except HubUnreachable:
             pass
     if not tree:

@@ -72,17 +72,6 @@ class RemoteFile:
         """The blob name in the cache (what huggingface_hub uses too)."""
         return self.sha256 or self.oid
 
-    def tree_entry(self) -> dict[str, Any]:
-        """This file in huggingface_hub's trees/<sha>.json format."""
-        entry: dict[str, Any] = {"size": self.size, "blob_id": self.oid}
-        if self.sha256:
-            entry.update(lfs_sha256=self.sha256, lfs_size=self.size)
-        return entry
-
-    @classmethod
-    def from_tree_entry(cls, path: str, entry: dict[str, Any]) -> RemoteFile:
-        return cls(path, int(entry["size"]), entry["blob_id"], entry.get("lfs_sha256"))
-
 
 @dataclass(frozen=True)
 class RemoteVersion:

@@ -6,8 +6,8 @@ layers — 99% of both models' parameters. Never: the VAE, CLIP, norms, embeddin
 and the modulation path: `adaln_single.*` (its `linear` makes the 6×6144 shift/scale/gate of every
 block, so its error would reach every block) and the `scale_shift_table` parameters (not Linear).
 
-The cache: quantize once per (model source, qtype) into `paths.quantized_cache_dir()/<component>/
-<source id>/<qtype>/` as safetensors files (the kernel-agnostic quanto layout: `weight._data`,
+The cache: quantize once per (model source, qtype) into `quantized_store.root()/<component>/
+<source id>/<qtype>/` (the user cache folder; quantized_store lists, migrates and deletes copies) as safetensors files (the kernel-agnostic quanto layout: `weight._data`,
 `weight._scale`, qint4 also `weight._data._data`/`weight._shift`) + `quantization_map.json` +
 `index.json` + `manifest.json`, written to a temporary folder and renamed into place. The build
 reads the bf16 source one tensor at a time and flushes its output every `shard_bytes`, so host RAM
@@ -33,13 +33,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .. import paths
 from ..engine.weights import read_safetensors_header
 from ..errors import InvalidRequest, WeightsMismatch, WeightsNotFound
+from . import quantized_store
 
 log = logging.getLogger(__name__)
 
-QTYPES = ("qint8", "qfloat8", "qint4")
+QTYPES = quantized_store.QTYPES
 FALLBACK_QTYPE = "qint8"
 CACHE_FORMAT = 1
 DEFAULT_SHARD_BYTES = 2 << 30
@@ -173,7 +173,7 @@ def source_fingerprint(files: Iterable[Path]) -> str:
 
 def cache_dir(component: str, source_id: str, qtype: str, root: Path | None = None) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source_id)
-    return (root or paths.quantized_cache_dir()) / component / safe / check_qtype(qtype)
+    return (root or quantized_store.root()) / component / safe / check_qtype(qtype)
 
 
 def is_cached(directory: Path) -> bool:
@@ -246,6 +246,8 @@ def build_cache(
         (tmp / "index.json").write_text(json.dumps({"weight_map": weight_map}, indent=1))
         manifest = {
             "format": CACHE_FORMAT, "qtype": qtype, "source_id": source_id,
+            # so `models clean` can tell when the weights it came from are gone
+            "source_folder": str(Path(files[0]).absolute().parent) if files else None,
             "quanto": _quanto_version(), "torch": torch.__version__,
             "files": sorted(set(weight_map.values())), "seconds": round(time.monotonic() - started, 2),
         }
