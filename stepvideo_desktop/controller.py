@@ -171,8 +171,8 @@ class Controller(QObject):
     def use_model(self, repo: str) -> None:
         self.models_ctl.use(repo)
 
-    def notify(self, title_text: str, message: str) -> None:
-        self.lifecycle.notify(title_text, message)
+    def notify(self, title_text: str, message: str, open_path: str | None = None) -> None:
+        self.lifecycle.notify(title_text, message, open_path)
 
     def _confirm(self, title_text: str, text: str) -> bool:
         return self.lifecycle.confirm(title_text, text)

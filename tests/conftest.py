@@ -25,6 +25,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 for _var in ("STEPVIDEO_CONFIG_DIR", "STEPVIDEO_DATA_DIR", "STEPVIDEO_LOG_DIR", "STEPVIDEO_VIDEOS_DIR", "STEPVIDEO_CACHE_DIR",
              "HF_HUB_OFFLINE"):
     os.environ.pop(_var, None)
+os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)  # no test notifies the real desktop (they start their own bus)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 from stepvideo import hub, paths
 from stepvideo.cli import main
+from stepvideo.hub.progress import human_bytes
 from stepvideo.memory import quantize as qz
 from stepvideo.memory import quantized_store
 from tests.fixtures import local_hub as hub_fixtures
@@ -113,6 +114,10 @@ def test_list_delete_and_clean_handle_quantized_copies(stepvideo_hub, fresh_stor
     assert [c["path"] for c in listed["other_quantized"]] == [str(orphan)]
     assert main(["models", "list", "--offline", "--cache-dir", str(cache)]) == 0
     assert "quantized dit qint8" in capsys.readouterr().out
+    from stepvideo_desktop.views.models_page import version_line  # the Models page's line for a version
+
+    v1 = next(v for v in hub.list_installed(cache, online=False) if v.commit == h.v1)
+    assert version_line(v1).endswith(f"quantized copies {human_bytes(v1.quantized_bytes)} (dit qint8)")
 
     report = hub.delete_version(hub.BASE_REPO, "v1.0", cache_dir=cache)
     assert report.quantized_removed == (str(v1_copy),) and not v1_copy.exists()

@@ -10,6 +10,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from stepvideo.errors import StepVideoError
+from stepvideo_desktop.notifier import DesktopNotifier
 from stepvideo_desktop.views.main_window import PAGE_KEYS
 
 if TYPE_CHECKING:
@@ -25,16 +26,22 @@ class LifecycleController(QObject):
         self.closing = False  # the window is on its way out: no new jobs, worker stopping
         self.quit_after_job = False  # "finish it, then quit" was chosen
         self._tray: QSystemTrayIcon | None = None
+        self._notifier: DesktopNotifier | None = None  # made on first use (it asks the session bus)
 
     def wire(self) -> None:
         self.app.window.close_requested.connect(self.on_close)
         self.app.window.page_changed.connect(self._page_changed)
 
     # ---- talking to the user ---------------------------------------------------------------------
-    def notify(self, title_text: str, message: str) -> None:
-        """A tray message (people walk away from 20-minute renders); the status bar without a tray."""
+    def notify(self, title_text: str, message: str, open_path: str | None = None) -> None:
+        """A desktop notification over D-Bus (people walk away from 20-minute renders; a click opens
+        `open_path`), else a tray message, else the status bar."""
         app = self.app
         if not app.store.value.notifications:
+            return
+        if self._notifier is None:
+            self._notifier = DesktopNotifier(self)
+        if self._notifier.notify(title_text, message, open_path):
             return
         if self._tray is None and QSystemTrayIcon.isSystemTrayAvailable():
             self._tray = QSystemTrayIcon(QApplication.instance().windowIcon(), self)

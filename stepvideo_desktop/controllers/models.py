@@ -168,6 +168,8 @@ class ModelsController(QObject):
         repo = ev.get("repo") or self.app.hub.downloading
         if repo:
             self.app.models.card(repo).show_progress(ev)
+        if ev.get("phase") == "done" and ev.get("note"):  # e.g. a models folder without symlinks
+            self.app.models.banner.show_message(ev["note"], kind="warn")
 
     def _on_planned(self, plan) -> None:
         verdict = "fits" if plan.fits else "does NOT fit"
@@ -188,7 +190,9 @@ class ModelsController(QObject):
             else:
                 app.models.banner.show_message(f"{result.repo_id}: all {result.checked} files verified.", kind="info")
         elif name == "clean":
-            app.models.banner.show_message(f"Cleaned {len(result.removed)} partial files.", kind="info")
+            quantized = f" and {len(result.quantized_removed)} quantized copies of deleted models" \
+                if result.quantized_removed else ""
+            app.models.banner.show_message(f"Cleaned {len(result.removed)} partial files{quantized}.", kind="info")
 
     def _on_failed(self, name: str, message: str, cancelled: bool) -> None:
         app = self.app

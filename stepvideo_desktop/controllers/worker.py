@@ -60,7 +60,7 @@ class WorkerController(QObject):
         elif kind == "job_done":
             app.reload_queue()
             app.reload_gallery()
-            app.notify("Video ready", self._prompt_of(job_id))
+            app.notify("Video ready", self._prompt_of(job_id), ev.get("video_path"))  # a click opens it
             self._after_job()
         elif kind in ("job_failed", "job_paused", "job_interrupted"):
             app.reload_queue()

@@ -57,6 +57,10 @@ def version_line(v) -> str:
     line = f"{v.commit[:10]} · {refs} · {size} · {status}"
     if v.update_available:
         line += " · update available"
+    quantized = v.quantized
+    if quantized:  # derived copies in the cache folder; Delete removes them with the version
+        kinds = ", ".join(f"{c.component} {c.qtype}" for c in quantized)
+        line += f" · quantized copies {human_bytes(sum(c.size for c in quantized))} ({kinds})"
     return line
 
 
