@@ -336,6 +336,55 @@ def test_ffn_chunking_equals_unchunked():
             torch.testing.assert_close(blk(*args, chunk), whole, rtol=1e-12, atol=1e-12)
 
 
+def out_of_place_block(blk, x, context, modulation, cos, sin, key_mask, chunk=None):
+    """The block as written before its in-place memory layout: every step a new tensor, q/k norm and
+    RoPE over all heads at once, contiguous q and k, FFN chunks into a new output (same library
+    functions, same op order)."""
+    from stepvideo.models.layers import apply_rope_3d, attention, rms_norm
+
+    a1, a2, ff = blk.attn1, blk.attn2, blk.ff
+    table = blk.scale_shift_table[None] + modulation.reshape(-1, 6, blk.dim)
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = table.chunk(6, dim=1)
+    b, n, _ = x.shape
+    qkv = a1.wqkv(blk.norm1(x) * (1 + scale_msa) + shift_msa).view(b, n, a1.heads, 3 * HEAD)
+    q, k, v = qkv.split(HEAD, dim=-1)
+    q = apply_rope_3d(rms_norm(q, a1.q_norm.weight), cos, sin)
+    k = apply_rope_3d(rms_norm(k, a1.k_norm.weight), cos, sin)
+    x = gate_msa * a1.wo(attention(q, k, v)) + x
+    q = rms_norm(a2.wq(x).view(b, n, a2.heads, HEAD), a2.q_norm.weight)
+    k, v = a2.wkv(context).view(b, context.shape[1], a2.heads, 2 * HEAD).split(HEAD, dim=-1)
+    x = a2.wo(attention(q, rms_norm(k, a2.k_norm.weight), v, key_mask)) + x
+    out = torch.empty_like(x)
+    step = chunk or n
+    for start in range(0, n, step):
+        part = x[:, start : start + step]
+        hidden = ff.net[0].proj(blk.norm2(part) * (1 + scale_mlp) + shift_mlp)
+        hidden = torch.nn.functional.gelu(hidden, approximate="tanh")
+        out[:, start : start + step] = gate_mlp * ff.net[2](hidden) + part
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_in_place_block_is_bit_identical_to_out_of_place_math(dtype):
+    """The memory layout (q/k normalised and rotated in place a few heads at a time, in-place residual
+    adds, modulation and GELU, FFN chunks written back) changes no bit, in fp32 or bf16."""
+    heads = 6  # more than one pass of rms_norm_rope_ (4 heads per pass)
+    blk = randomize(StepVideoBlock(heads * HEAD, HEAD)).to(dtype)
+    frames, rows, cols = 2, 3, 4
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, frames * rows * cols, heads * HEAD, generator=gen).to(dtype)
+    context = torch.randn(2, 6, heads * HEAD, generator=gen).to(dtype)
+    modulation = (0.3 * torch.randn(2, 6 * heads * HEAD, generator=gen)).to(dtype)
+    cos, sin = rope_3d_tables(frames, rows, cols, HEAD, dtype)
+    args = (x, context, modulation, cos, sin, key_length_mask(torch.tensor([6, 3]), 6))
+    x_before = x.clone()
+    with torch.no_grad():
+        for chunk in (None, 5, 24):
+            # (chunks of another size may round differently: the matmuls see other row counts)
+            assert torch.equal(blk(*args, chunk), out_of_place_block(blk, *args, chunk)), chunk
+    assert torch.equal(x, x_before)  # the caller's input is never written
+
+
 # =========================================================================== whole model
 def test_tiny_forward_matches_plain_reference():
     model = tiny_model()

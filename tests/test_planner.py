@@ -37,11 +37,12 @@ def test_model_dimensions_match_the_fact_sheet():
 def test_cfg_batch_doubles_activations():
     one = planner.dit_activation_bytes(75_888, 1, None)
     two = planner.dit_activation_bytes(75_888, 2, None)
-    assert two == pytest.approx(2 * one, rel=1e-6)
+    assert two == pytest.approx(2 * one, rel=0.01)  # the RoPE tables are shared by the rows
     unit = 2 * 75_888 * 6144 * 2  # one bf16 (2, 75888, 6144) tensor: 1.87 GB
-    assert 11 * unit <= two < 11.1 * unit  # unchunked FFN (3 + 8 units) is the peak
+    assert 7 * unit <= two < 7.15 * unit  # unchunked FFN (2 + 5 units) is the peak, + latents
     chunked = planner.dit_activation_bytes(75_888, 2, 4096)
-    assert 10 * unit <= chunked < 10.1 * unit  # chunked: the attention half (10 units) is the peak
+    assert 5 * unit <= chunked < 5.15 * unit  # chunked: the self-attention half (5 units) is the peak
+    # (both checked against a trace of the real block in test_activation_trace.py)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -65,7 +66,8 @@ def test_matrix_is_monotonic_in_gpu_and_ram(size):
                 assert results[(g, RAMS[ri + 1])].fits
     # An 80 GB GPU runs the published sizes resident (qint8 default); 8 GB never does at 204 frames.
     assert results[(80, 32)].profile == "resident" and results[(80, 32)].fits
-    assert not results[(8, 128)].fits
+    if size[2] == 204:
+        assert not results[(8, 128)].fits
 
 
 def test_expected_picks_at_the_published_size():
@@ -79,12 +81,16 @@ def test_expected_picks_at_the_published_size():
     # Not enough RAM to pin 29 GB of blocks: low-ram streams from the files instead.
     p12small = plan(544, 992, 136, gpu_bytes=12 * GB, ram_bytes=32 * GB)
     assert p12small.fits and p12small.profile == "low-ram"
+    # 48 GB holds the whole qint8 DiT with CFG's rows batched; balanced would keep most blocks.
     p48 = plan(544, 992, 204, gpu_bytes=48 * GB, ram_bytes=64 * GB)
-    assert p48.profile == "balanced" and 2 < p48.settings.resident_blocks < 48
+    assert p48.profile == "resident" and p48.predicted_vram_bytes <= 48 * GB
+    assert 2 < p48.predictions["balanced"].resident_blocks < 48
     assert p48.predictions["balanced"].vram_bytes <= 48 * GB
-    # bf16 on 80 GB does not fit resident (58.7 GB weights + activations), qint8 does.
+    # bf16 resident: 58.7 GB of weights + batched-CFG activations, just inside 80 GB; not in 72 GB.
     bf16 = plan(544, 992, 204, gpu_bytes=80 * GB, ram_bytes=128 * GB, quantization="none")
-    assert not bf16.predictions["resident"].fits and bf16.predictions["balanced"].fits
+    assert bf16.predictions["resident"].fits and bf16.predictions["resident"].vram_bytes > 75 * GB
+    bf16_72 = plan(544, 992, 204, gpu_bytes=72 * GB, ram_bytes=128 * GB, quantization="none")
+    assert not bf16_72.predictions["resident"].fits and bf16_72.predictions["balanced"].fits
 
 
 def test_more_frames_never_need_less():

@@ -29,6 +29,8 @@ GB = 10**9
 # --- Model dimensions (facts §2.2, §3.1, §3.2, §4.3) ---------------------------------------------
 DIT_BLOCKS = 48
 DIT_HIDDEN = 6144
+DIT_HEADS = 48
+DIT_HEAD_DIM = 128
 DIT_BLOCK_PARAMS = 604_041_728
 # Linear weights of one block: wqkv 18432·6144, wo, wq 6144², wkv 12288·6144, wo, ff up/down 24576·6144.
 DIT_BLOCK_LINEAR_PARAMS = 603_979_776
@@ -43,6 +45,8 @@ LLM_LAYER_NORM_PARAMS = 2 * 6144
 LLM_EMBED_PARAMS = 65536 * 6144  # the embedding table stays bf16
 LLM_PARAMS = LLM_LAYERS * (LLM_LAYER_LINEAR_PARAMS + LLM_LAYER_NORM_PARAMS) + LLM_EMBED_PARAMS  # 19,579,600,896
 LLM_TOKENS = 320
+CLIP_TOKENS = 77
+CAPTION_TOKENS = CLIP_TOKENS + LLM_TOKENS  # the DiT's cross-attention keys at most (facts §2.4)
 
 CLIP_PARAMS = 352_000_000  # ~351M + pooler; runs in fp32 like the official server
 VAE_PARAMS = 498_800_000  # encoder + decoder, run in bf16
@@ -52,13 +56,26 @@ FP32 = 4
 QINT4_GROUP = 128
 
 # --- Activation coefficients ------------------------------------------------------------------------
-# One "unit" = one bf16 tensor of shape (batch, tokens, 6144). Inside a block, the attention half
-# holds x, the modulated x_n, qkv (3 units), normalised+rotated q and k (2) and the output (1), plus a
-# transient fp32 copy during the q/k RMSNorm (2): ≈10 units [EST]. The FFN half holds x, x_n and the
-# output (3) plus the 4×-wide hidden and its GELU (8 units) scaled by the chunk fraction.
-ATTN_UNITS = 10.0
-FFN_BASE_UNITS = 3.0
-FFN_HIDDEN_UNITS = 8.0
+# One "unit" = one bf16 tensor of shape (batch, tokens, 6144). Derived from an allocation trace of our
+# own block (tests/test_activation_trace.py: the real StepVideoBlock at the published width on meta
+# tensors, every live tensor's storage counted, a flash-style attention output standing in for SDPA),
+# which these formulas match to within 0.01% for every profile at 544×992×204 and 768×768×204.
+# The block input x stays alive throughout (the caller holds it). Per half, at its peak:
+# - self-attention: x + the wqkv output (3; q and k are normalised and rotated in place inside it, a
+#   few heads at a time, v is read from it) + the attention output (1) = 5 units, plus the attention's
+#   fp32 softmax statistics (one per head and token). The same 5 units are held a moment earlier by
+#   x + the modulated input + qkv while wqkv runs.
+# - cross-attention: x + the residual stream + q + the attention output = 4 units (never the peak).
+# - FFN: x + the residual stream (2 units; each token chunk's result is written back over it) + per
+#   chunk the modulated input and the 4×-wide hidden (GELU in place), then the hidden and the output:
+#   5 units × chunk fraction. Unchunked: 7 units.
+# Plus what every block reads: the RoPE cos/sin tables (tokens × 128 each), the caption context and
+# the per-row modulation vectors. Before this layout (issue 11 §2) the trace read 11.04 units at batch 1,
+# set by full-size fp32 copies of q and k, and FFN chunking could not lower it.
+ATTN_UNITS = 5.0
+FFN_BASE_UNITS = 2.0
+FFN_HIDDEN_UNITS = 5.0
+ROW_VECTORS = 16  # modulation table, its chunks, 1 + scale: a few (batch, 6144) tensors; 16 is generous
 # Text encoders at 2×320 tokens and 2×77 tokens: activations are small next to their weights [EST].
 LLM_ACT_BYTES = GiB // 2
 CLIP_ACT_BYTES = GiB // 4
@@ -120,14 +137,23 @@ def video_tokens(height: int, width: int, frames: int) -> int:
     return f * h * w
 
 
-def dit_activation_bytes(tokens: int, batch: int, ff_chunk_tokens: int | None) -> int:
-    """Peak activation bytes of one DiT forward: max(attention half, FFN half) × unit, plus the fp32
-    latents, velocity and CFG combination (4 fp32 copies of the latent, 64 channels per token)."""
+def dit_block_activation_bytes(tokens: int, batch: int, ff_chunk_tokens: int | None) -> int:
+    """Peak bytes of activations while one DiT block runs, its input and shared inputs included:
+    max(self-attention half, FFN half) + RoPE tables + caption context + per-row vectors (see the
+    coefficients above; checked against a trace of the real block in tests/test_activation_trace.py)."""
     unit = batch * tokens * DIT_HIDDEN * BF16
     chunk_fraction = 1.0 if ff_chunk_tokens is None else min(1.0, ff_chunk_tokens / max(tokens, 1))
-    ffn = FFN_BASE_UNITS + FFN_HIDDEN_UNITS * chunk_fraction
+    attention = ATTN_UNITS * unit + batch * DIT_HEADS * tokens * FP32
+    ffn = (FFN_BASE_UNITS + FFN_HIDDEN_UNITS * chunk_fraction) * unit
+    shared = 2 * tokens * DIT_HEAD_DIM * BF16 + batch * (CAPTION_TOKENS + ROW_VECTORS) * DIT_HIDDEN * BF16
+    return int(max(attention, ffn)) + shared
+
+
+def dit_activation_bytes(tokens: int, batch: int, ff_chunk_tokens: int | None) -> int:
+    """Peak activation bytes of one DiT forward: one block's peak, plus the fp32 latents, velocity and
+    CFG combination (4 fp32 copies of the latent, 64 channels per token)."""
     latents = 4 * batch * tokens * LATENT_CHANNELS * FP32
-    return int(max(ATTN_UNITS, ffn) * unit) + latents
+    return dit_block_activation_bytes(tokens, batch, ff_chunk_tokens) + latents
 
 
 def vae_decode_activation_bytes(height: int, width: int, tile: int | None) -> int:

@@ -45,7 +45,7 @@ class Profile:
     ff_chunk_tokens: int | None = None  # token-chunked FFN in the DiT; None: one pass
     previews: bool = True
     # CFG's cond and uncond rows in one batched forward (True), or one after the other (False): the
-    # same math, half the activations (≈9 GiB saved at 544×992×204), a few % slower at most.
+    # same math, half the activations (4–6 GiB saved at 544×992×204), a few % slower at most.
     cfg_batch: bool = True
     speed_rank: int = 0  # 0 is the fastest; `auto` tries profiles in this order
 

@@ -3,6 +3,15 @@
 Module and parameter names match the published state dict (`attn1.wqkv`, `ff.net.0.proj`, …).
 A block's forward takes everything it needs as arguments (no references to the parent model),
 so a block streamer can move it between devices from a forward pre-hook.
+
+Activation memory (inference only; issue 11 §2): every full-size temporary dies as soon as it has
+been read. The block drives its attention and FFN sub-layers itself, because a module's forward
+cannot drop its own argument (the modulated input would live through the whole attention);
+q and k are normalised and rotated in place inside the fused qkv output, a few heads at a time
+(`rms_norm_rope_`), and v is read from it without a copy; residual adds, the modulation and the
+GELU write into temporaries of ours. Each in-place op is the same op, in the same order, as the
+out-of-place expression it replaces, so results are bit-identical. The peaks this leaves (counted
+by tests/test_activation_trace.py) are what memory/planner.py predicts.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import RMSNorm, apply_rope_3d, attention
+from .layers import RMSNorm, attention, rms_norm_rope_
 
 
 class _QKNormAttention(nn.Module):
@@ -39,15 +48,20 @@ class SelfAttention(_QKNormAttention):
         super().__init__(dim, head_dim, wqkv=nn.Linear(dim, 3 * dim, bias=False))
 
     def forward(self, x: torch.Tensor, rope_cos: torch.Tensor, rope_sin: torch.Tensor) -> torch.Tensor:
-        batch, length, _ = x.shape
-        # wqkv rows are interleaved per head: head h owns q(head_dim) | k | v, not [Q_all; K_all; V_all].
-        qkv = self.wqkv(x).view(batch, length, self.heads, 3 * self.head_dim)
-        q, k, v = qkv.split(self.head_dim, dim=-1)
-        q = apply_rope_3d(self.q_norm(q), rope_cos, rope_sin)
-        k = apply_rope_3d(self.k_norm(k), rope_cos, rope_sin)
-        out = attention(q, k, v)
-        del q, k, v, qkv
+        qkv = self.wqkv(x)
+        out = self.attend(qkv, rope_cos, rope_sin)
+        del qkv
         return self.wo(out)
+
+    def attend(self, qkv: torch.Tensor, rope_cos: torch.Tensor, rope_sin: torch.Tensor) -> torch.Tensor:
+        """Attention output before `wo`, (B, L, dim), from the wqkv output (B, L, 3·dim), which it
+        overwrites: q and k are normalised and rotated in place, v is read where it lies."""
+        batch, length, _ = qkv.shape
+        # wqkv rows are interleaved per head: head h owns q(head_dim) | k | v, not [Q_all; K_all; V_all].
+        q, k, v = qkv.view(batch, length, self.heads, 3 * self.head_dim).split(self.head_dim, dim=-1)
+        rms_norm_rope_(q, self.q_norm.weight, self.q_norm.eps, rope_cos, rope_sin)
+        rms_norm_rope_(k, self.k_norm.weight, self.k_norm.eps, rope_cos, rope_sin)
+        return attention(q, k, v)
 
 
 class CrossAttention(_QKNormAttention):
@@ -60,11 +74,13 @@ class CrossAttention(_QKNormAttention):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
         batch, length, _ = x.shape
-        q = self.q_norm(self.wq(x).view(batch, length, self.heads, self.head_dim))
+        q = self.wq(x).view(batch, length, self.heads, self.head_dim)
+        rms_norm_rope_(q, self.q_norm.weight, self.q_norm.eps)
         # wkv rows are interleaved per head as k | v.
         kv = self.wkv(context).view(batch, context.shape[1], self.heads, 2 * self.head_dim)
         k, v = kv.split(self.head_dim, dim=-1)
-        out = attention(q, self.k_norm(k), v, key_mask)
+        rms_norm_rope_(k, self.k_norm.weight, self.k_norm.eps)
+        out = attention(q, k, v, key_mask)
         del q, k, v, kv
         return self.wo(out)
 
@@ -77,7 +93,11 @@ class GELUProjection(nn.Module):
         self.proj = nn.Linear(dim_in, dim_out, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.proj(x), approximate="tanh")
+        hidden = self.proj(x)
+        if torch.is_grad_enabled() and hidden.requires_grad:
+            return F.gelu(hidden, approximate="tanh")
+        # In place on our own 4·dim output: the out-of-place GELU would hold two of them at once.
+        return torch.ops.aten.gelu_(hidden, approximate="tanh")
 
 
 class FeedForward(nn.Module):
@@ -88,9 +108,8 @@ class FeedForward(nn.Module):
         self.net = nn.ModuleList([GELUProjection(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim, bias=False)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.net:
-            x = layer(x)
-        return x
+        # Nested calls: the 4·dim hidden is a temporary that dies once the output projection read it.
+        return self.net[2](self.net[1](self.net[0](x)))
 
 
 class StepVideoBlock(nn.Module):
@@ -121,11 +140,15 @@ class StepVideoBlock(nn.Module):
         table = self.scale_shift_table[None] + modulation.reshape(-1, 6, self.dim)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = table.chunk(6, dim=1)
 
-        attn = self.attn1(self.norm1(x) * (1 + scale_msa) + shift_msa, rope_cos, rope_sin)
-        x = gate_msa * attn + x
-        del attn
+        # Self-attention, driven from here so the modulated input dies as soon as wqkv has read it
+        # and the qkv output before `wo` runs (see the module docstring).
+        qkv = self.attn1.wqkv(_mul_add_(self.norm1(x), 1 + scale_msa, shift_msa))
+        out = self.attn1.attend(qkv, rope_cos, rope_sin)
+        del qkv
+        x = _mul_add_(self.attn1.wo(out), gate_msa, x)  # gate_msa·attn + x
+        del out
         # Cross-attention reads the raw residual stream: no norm, no modulation, no gate.
-        x = self.attn2(x, context, key_mask) + x
+        x = _mul_add_(self.attn2(x, context, key_mask), None, x)  # attn + x
         return self._feed_forward(x, shift_mlp, scale_mlp, gate_mlp, ff_chunk_tokens)
 
     def _feed_forward(
@@ -137,12 +160,38 @@ class StepVideoBlock(nn.Module):
         chunk_tokens: int | None,
     ) -> torch.Tensor:
         """x + gate·FF(modulated norm2(x)), optionally in token chunks to bound the 4·dim hidden
-        activations (every token is independent here, so chunking does not change the math)."""
+        activations (every token is independent here, so chunking does not change the math).
+
+        x is the block's own residual stream (made by the cross-attention add): each chunk's result
+        is written back over its tokens, so no second full-size tensor is needed. The FFN's layers
+        are called from here so the modulated chunk dies once the up projection has read it."""
         length = x.shape[1]
-        if not chunk_tokens or chunk_tokens >= length:
+        step = chunk_tokens if chunk_tokens and chunk_tokens < length else length
+        if torch.result_type(x, gate) != x.dtype:  # the result would change dtype: no writing back
             return gate * self.ff(self.norm2(x) * (1 + scale) + shift) + x
-        out = torch.empty_like(x)
-        for start in range(0, length, chunk_tokens):
-            part = x[:, start : start + chunk_tokens]
-            out[:, start : start + chunk_tokens] = gate * self.ff(self.norm2(part) * (1 + scale) + shift) + part
-        return out
+        up, _identity, down = self.ff.net  # up = Linear + GELU
+        for start in range(0, length, step):
+            part = x[:, start : start + step]
+            hidden = up(_mul_add_(self.norm2(part), 1 + scale, shift))
+            update = down(hidden)
+            del hidden
+            # gate·FF + part: the same two roundings as the out-of-place expression.
+            part.add_(update.mul_(gate))
+            del update
+        return x
+
+
+def _mul_add_(t: torch.Tensor, factor: torch.Tensor | None, addend: torch.Tensor) -> torch.Tensor:
+    """t·factor + addend (t + addend without a factor), written into t, a temporary of ours.
+
+    The same ops in the same order as the out-of-place expression, hence bit-identical; when that
+    expression would promote to another dtype (mixed-dtype inputs) it is computed out of place.
+    """
+    keeps_dtype = torch.result_type(t, addend) == t.dtype
+    if factor is not None:
+        keeps_dtype = keeps_dtype and torch.result_type(t, factor) == t.dtype
+    if not keeps_dtype:
+        return (t if factor is None else t * factor) + addend
+    if factor is not None:
+        t.mul_(factor)
+    return t.add_(addend)

@@ -120,6 +120,40 @@ def apply_rope_3d(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
     return x * cos + rotated * sin
 
 
+# --------------------------------------------------------------------------- q/k norm in place
+# Heads per pass of `rms_norm_rope_`. Its temporaries (the fp32 copy, the RoPE products) come to about
+# 5 bf16 copies of the heads in one pass: 5·4/48 ≈ 0.42 of a (B, L, 6144) tensor at the published
+# width, below the ~1 unit of headroom under the block's peak (memory/planner.py).
+QK_HEADS_PER_PASS = 4
+
+
+def rms_norm_rope_(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    eps: float = 1e-6,
+    cos: torch.Tensor | None = None,
+    sin: torch.Tensor | None = None,
+    heads_per_pass: int = QK_HEADS_PER_PASS,
+) -> torch.Tensor:
+    """x (B, L, heads, head_dim) ← apply_rope_3d(rms_norm(x, weight, eps), cos, sin), IN PLACE, a few
+    heads at a time (no RoPE when the tables are None). Returns x.
+
+    The same ops in the same order as the out-of-place functions on each head group (RMSNorm reduces
+    over head_dim only, RoPE is per element), so the result is bit-identical; but the fp32 copy and
+    the RoPE temporaries never cover more than `heads_per_pass` heads. x may be a strided view (q or
+    k inside the fused qkv projection), written through without a contiguous copy. Inference only:
+    it overwrites x.
+    """
+    for start in range(0, x.shape[2], heads_per_pass):
+        part = x[:, :, start : start + heads_per_pass]
+        y = rms_norm(part, weight, eps)
+        if cos is not None:
+            y = apply_rope_3d(y, cos, sin)
+        part.copy_(y)
+        del y
+    return x
+
+
 # --------------------------------------------------------------------------- attention
 def caption_kv_lengths(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Valid caption keys per sample (B,) long, from the (B, 77 + Lt) 0/1 mask over CLIP + LLM tokens.
