@@ -20,6 +20,7 @@ from .presets import (
     PRESETS,
     SPATIAL_FACTOR,
 )
+from .request_text import MAX_PATH_CHARS, MAX_PROMPT_CHARS, check_text
 from .strict_fields import from_known_fields
 
 PROTOCOL_VERSION = 1
@@ -90,6 +91,7 @@ def validate(request: GenerationRequest) -> GenerationRequest:
     r = request
     if not isinstance(r.prompt, str) or not r.prompt.strip():
         raise InvalidRequest("the prompt is empty; write what the video should show")
+    _check_texts(r)
     if r.preset not in PRESETS:
         raise InvalidRequest(f"unknown preset {r.preset!r}; allowed: {', '.join(PRESETS)}")
     for name, value in (("height", r.height), ("width", r.width)):
@@ -117,6 +119,25 @@ def validate(request: GenerationRequest) -> GenerationRequest:
     return r
 
 
+_TEXT_FIELDS = (  # field, how a message names it, length cap
+    ("prompt", "prompt", MAX_PROMPT_CHARS), ("negative_prompt", "negative prompt", MAX_PROMPT_CHARS),
+    ("positive_suffix", "prompt suffix", MAX_PROMPT_CHARS), ("model", "model", MAX_PATH_CHARS),
+    ("revision", "revision", MAX_PATH_CHARS), ("transformer_model", "transformer model", MAX_PATH_CHARS),
+    ("output", "output path", MAX_PATH_CHARS),
+)
+
+
+def _check_texts(r: GenerationRequest) -> None:
+    """Every text field: valid UTF-8, no NUL, not over its cap (request_text.py says why)."""
+    for name, label, cap in _TEXT_FIELDS:
+        value = getattr(r, name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidRequest(f"the {label} must be text, not {type(value).__name__}")
+        check_text(label, value, cap)
+
+
 @dataclass(frozen=True)
 class GenerationResult:
     video_path: str
@@ -135,7 +156,7 @@ class GenerationResult:
 
 EVENT_TYPES = (
     "ready", "job_started", "stage", "step", "memory", "preview", "job_done", "job_failed", "log",
-    "download", "job_paused", "job_interrupted",
+    "download", "job_paused", "job_interrupted", "decode_progress",
 )
 
 

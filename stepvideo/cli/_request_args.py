@@ -9,10 +9,18 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
+from pathlib import Path
 
 from ..api import PROFILES, QUANTIZATIONS, GenerationRequest, validate
+from ..display_text import for_display
+from ..engine.output_path import normalise_output
 from ..errors import InvalidRequest
 from ..presets import BASE_REPO, DEFAULT_FRAMES, DEFAULT_SEED, PRESETS, SIZES
+from ..request_text import MAX_PROMPT_CHARS
+
+OUTPUT_HELP = ("where the video goes: an mp4 path, or a folder (existing, or ending in /) that gets an automatic "
+               "name. '.mp4' is appended to a name without it; a taken name gets -2, -3… (the path printed "
+               "at the end is the real one). Default: the videos folder")
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
@@ -20,10 +28,14 @@ _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 def add_request_arguments(parser: argparse.ArgumentParser, *, prompt: bool = True, output: bool = True) -> None:
     """Add --prompt (when `prompt`), --model … --profile, and --output (when `output`)."""
     if prompt:
-        parser.add_argument("--prompt", "-p", required=True, help="what the video should show")
+        given = parser.add_mutually_exclusive_group(required=True)
+        given.add_argument("--prompt", "-p", help=f"what the video should show (at most {MAX_PROMPT_CHARS:,} characters)")
+        given.add_argument("--prompt-file", metavar="FILE", help="read the prompt from a UTF-8 text file (for long prompts)")
     parser.add_argument("--model", default=BASE_REPO, help=f"hub repo id or local model folder (default {BASE_REPO})")
     parser.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) to pin")
-    parser.add_argument("--negative", default=None, help="negative prompt (default: the official one)")
+    negative = parser.add_mutually_exclusive_group()
+    negative.add_argument("--negative", default=None, help="negative prompt (default: the official one)")
+    negative.add_argument("--negative-file", metavar="FILE", default=None, help="read the negative prompt from a UTF-8 text file")
     suffix = parser.add_mutually_exclusive_group()
     suffix.add_argument("--suffix", default=None, help="text appended to the prompt (default: the official quality suffix)")
     suffix.add_argument("--no-suffix", action="store_true", help="append nothing to the prompt")
@@ -40,16 +52,20 @@ def add_request_arguments(parser: argparse.ArgumentParser, *, prompt: bool = Tru
     parser.add_argument("--profile", default="auto", help=f"memory profile: {', '.join(PROFILES)}")
     parser.add_argument("--quantization", default=None, help=f"weight quantization: {', '.join(QUANTIZATIONS)}")
     if output:
-        parser.add_argument("--output", "-o", default=None, help="mp4 path (default: the videos folder)")
+        parser.add_argument("--output", "-o", default=None, help=OUTPUT_HELP)
 
 
 def request_from_args(args: argparse.Namespace, *, prompt: str | None = None) -> GenerationRequest:
     """Build and validate the request; `prompt` overrides args.prompt (used by import)."""
+    if prompt is None:
+        prompt_file = getattr(args, "prompt_file", None)
+        prompt = read_text_file("--prompt-file", prompt_file) if prompt_file is not None else getattr(args, "prompt", "")
+    negative_file = getattr(args, "negative_file", None)
     fields: dict[str, object] = {
-        "prompt": prompt if prompt is not None else getattr(args, "prompt", ""),
+        "prompt": prompt,
         "model": args.model,
         "revision": args.revision,
-        "negative_prompt": args.negative,
+        "negative_prompt": read_text_file("--negative-file", negative_file) if negative_file is not None else args.negative,
         "positive_suffix": "" if getattr(args, "no_suffix", False) else getattr(args, "suffix", None),
         "transformer_model": getattr(args, "transformer_model", None),
         "preset": args.preset,
@@ -72,7 +88,35 @@ def request_from_args(args: argparse.Namespace, *, prompt: str | None = None) ->
             fields["seed"] = secrets.randbelow(2**63)
         else:
             fields["seed"] = _whole("--seed", args.seed, "a whole number from 0 to 2^63-1, or 'random'")
-    return validate(GenerationRequest(**fields))  # type: ignore[arg-type]
+    request = validate(GenerationRequest(**fields))  # type: ignore[arg-type]
+    if request.output:  # checked as text above; now the path it will really be (output_path.py)
+        request = request.replace(output=normalise_output(request.output))
+    return request
+
+
+def read_text_file(option: str, file: str) -> str:
+    """A prompt from a UTF-8 file, without surrounding whitespace; one line naming what is wrong."""
+    path = Path(file)
+    shown = for_display(str(path), one_line=True)
+    limit = MAX_PROMPT_CHARS * 4  # UTF-8 takes at most 4 bytes a character
+    try:
+        if path.is_dir():
+            raise InvalidRequest(f"{option} {shown} is a folder; give a UTF-8 text file")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise InvalidRequest(f"{option} {shown} does not exist") from None
+    except OSError as exc:
+        raise InvalidRequest(f"{option}: cannot read {shown} ({exc.strerror or type(exc).__name__})") from None
+    if len(data) > limit:
+        raise InvalidRequest(f"{option} {shown} is too long; a prompt is at most {MAX_PROMPT_CHARS:,} characters")
+    try:
+        text = data.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{option} {shown} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    if not text:
+        raise InvalidRequest(f"{option} {shown} is empty; write the prompt in it")
+    return text
 
 
 def parse_size(text: str) -> tuple[int, int]:

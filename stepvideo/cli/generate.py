@@ -7,11 +7,16 @@ import json
 import sys
 from typing import Any
 
+from ._progress_text import describe_decode_progress
 from ._request_args import add_request_arguments, request_from_args
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("generate", help="make one video", description="Make one video from a prompt.")
+    parser = subparsers.add_parser(
+        "generate", help="make one video", description="Make one video from a prompt; its path is printed on stdout.",
+        epilog="exit status: 0 done; 1 the video could not be written (no space, folder gone) or another error; "
+               "2 bad arguments or missing/mismatched weights; 3 the request does not fit in memory; "
+               "130 interrupted (Ctrl-C)")
     add_request_arguments(parser)
     parser.add_argument("--json-events", action="store_true", help="print every progress event as a JSON line on stdout")
     parser.set_defaults(handler=run)
@@ -34,6 +39,13 @@ class ProgressPrinter:
             if self.live:
                 self.stream.write("\r" + line + ("\n" if e["i"] == e["n"] else ""))
             elif e["i"] == e["n"] or e["i"] % 10 == 0:
+                self.stream.write(line + "\n")
+        elif kind == "decode_progress" and e["done"]:
+            line = "  " + describe_decode_progress(e)
+            last = e["done"] == e["total"]
+            if self.live:
+                self.stream.write("\r\033[K" + line + ("\n" if last else ""))
+            elif last or e["tile"] == e["tiles"]:  # not a terminal: one line per chunk
                 self.stream.write(line + "\n")
         elif kind == "log":
             self.stream.write(f"note: {e['message']}\n")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
+from ..display_text import for_display
+from ..jobs.liveness import reap_dead_workers
 from ..jobs.store import Job, JobQueue
 from ..jobs.supervisor import DEFAULT_GRACE_S, check_grace, stop_job
 from ..jobs.transitions import STOP_ACTIONS
+from ._progress_text import describe_decode_progress
 from ._request_args import add_request_arguments, request_from_args
 
 
@@ -64,12 +68,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dup.add_argument("--seed", type=int, default=None)
     dup.set_defaults(handler=_duplicate)
 
-    run = verbs.add_parser("run", help="run queued jobs in this terminal (until the queue is empty)")
+    run = verbs.add_parser(
+        "run", help="run queued jobs in this terminal (until the queue is empty)",
+        description="Run queued jobs in this terminal until the queue is empty. Ctrl-C or SIGTERM stops after "
+                    "the denoising step or decode tile in flight, keeping a checkpoint (the job resumes next "
+                    "time); a second Ctrl-C quits at once.",
+        epilog=RUN_EXIT_CODES)
     from ..jobs.worker_entry import add_worker_arguments
 
     add_worker_arguments(run)
     run.add_argument("--json-events", action="store_true", help="print protocol events (JSON lines) on stdout")
     run.set_defaults(handler=_run)
+
+
+RUN_EXIT_CODES = ("exit status: 0 every job this run took finished (or was cancelled, paused or stopped by "
+                  "Ctrl-C/SIGTERM); 1 at least one of them failed, or the queue database cannot be used; "
+                  "2 bad arguments; 4 another worker already runs this queue; 130 a second Ctrl-C")
+STOP_NOTICE = ("stopping: waiting for the current denoising step or decode tile to finish, then keeping a "
+               "checkpoint (the job resumes next time); press Ctrl-C again to quit at once")
+
+
+def _tell_stopping() -> None:
+    """From a signal handler: os.write, because a buffered stream may be in the middle of a write."""
+    try:
+        os.write(2, (STOP_NOTICE + "\n").encode())
+    except OSError:
+        pass
 
 
 def _open(args: argparse.Namespace) -> JobQueue:
@@ -86,7 +110,8 @@ def _summary(job: Job) -> str:
         progress = f" {job.step or 0}/{job.steps}"
     elif job.checkpoint_step and job.status in ("paused", "interrupted", "failed"):
         progress = f" (checkpoint at step {job.checkpoint_step})"
-    prompt = job.prompt if len(job.prompt) <= 60 else job.prompt[:59] + "…"
+    shown = for_display(job.prompt, one_line=True)
+    prompt = shown if len(shown) <= 60 else shown[:59] + "…"
     line = f"{job.id:>5}  {job.status:<11}{progress}  {prompt}"
     if job.outputs.get("video"):
         line += f"  → {job.outputs['video']}"
@@ -110,12 +135,13 @@ def _import(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([j.to_dict() for j in jobs])
     else:
-        print(f"queued {len(jobs)} jobs ({jobs[0].id}–{jobs[-1].id}) from {args.file}")
+        print(f"queued {len(jobs)} jobs ({jobs[0].id}–{jobs[-1].id}) from {for_display(args.file, one_line=True)}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     with _open(args) as queue:
+        reap_dead_workers(queue)  # a job whose worker died shows as interrupted, not running
         jobs = queue.list(args.status)
     if args.json:
         _print_json([j.to_dict() for j in jobs])
@@ -129,6 +155,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     with _open(args) as queue:
+        reap_dead_workers(queue)
         _print_json(queue.get(args.job_id).to_dict())
     return 0
 
@@ -173,12 +200,15 @@ def _human_event(ev: dict[str, Any]) -> None:
     kind, job = ev.get("type"), ev.get("job_id")
     if kind == "job_started":
         resume = f", resuming at step {ev['resume_from_step']}" if ev.get("resume_from_step") else ""
-        print(f"job {job}: started{resume}: {ev['request'].get('prompt', '')[:60]}", flush=True)
+        prompt = for_display(str(ev['request'].get('prompt', '')), one_line=True)[:60]
+        print(f"job {job}: started{resume}: {prompt}", flush=True)
     elif kind == "stage" and ev.get("state") == "started":
         print(f"job {job}: {ev.get('name')}{' (' + ev['part'] + ')' if ev.get('part') else ''}", flush=True)
     elif kind == "step":
         print(f"job {job}: step {ev.get('i')}/{ev.get('n')}  {ev.get('seconds_per_step', 0):.2f} s/step"
               f"  eta {ev.get('eta_seconds', 0):.0f} s", flush=True)
+    elif kind == "decode_progress" and ev.get("done") and ev.get("tile") == ev.get("tiles"):
+        print(f"job {job}: {describe_decode_progress(ev)}", flush=True)
     elif kind == "job_done":
         print(f"job {job}: done → {ev.get('video_path')}", flush=True)
     elif kind == "job_failed":
@@ -200,16 +230,24 @@ def _run(args: argparse.Namespace) -> int:
 
     setup_logging(getattr(args, "verbose", False), stderr=False)  # main() already logs to stderr
     args.queue = args.queue or args.queue_db
-    emit = EventWriter(sys.stdout) if args.json_events else _human_event
+    write = EventWriter(sys.stdout) if args.json_events else _human_event
+    failed: list[int] = []  # jobs of this run that failed (a cancel is the user's choice, not a failure)
+
+    def emit(ev: dict[str, Any]) -> None:
+        if ev.get("type") == "job_failed" and ev.get("kind") != "cancelled":
+            failed.append(ev["job_id"])
+        write(ev)
+
     worker = build_worker(args, emit)
-    restore_signals = install_signal_handlers(worker)
+    restore_signals = install_signal_handlers(worker, on_stop=_tell_stopping)
     try:
         ran = run_worker(worker, sys.stdin if args.json_events else None)
         if not args.json_events:
             counts = worker.queue.counts()
-            print(f"ran {ran} job(s); {counts['queued'] + counts['interrupted']} waiting, {counts['failed']} failed")
+            print(f"ran {ran} job(s); {counts['queued'] + counts['interrupted']} waiting, {counts['failed']} failed"
+                  + (f" (this run: {len(failed)})" if failed else ""))
     finally:
         restore_signals()
         worker.queue.close()
-    return 0
+    return 1 if failed else 0
 

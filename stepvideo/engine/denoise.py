@@ -117,8 +117,10 @@ def denoise(
             return scheduler.predicted_clean(x, v, s)
 
         done = i + 1
-        if control is not None and done < plan.steps and (
-            done % max(1, control.checkpoint_every_steps) == 0
+        # The last step is always kept: a stop or a crash during the decode then resumes at the decode.
+        if control is not None and (
+            done == plan.steps
+            or done % max(1, control.checkpoint_every_steps) == 0
             or time.monotonic() - last_checkpoint >= control.checkpoint_every_seconds
         ):
             save(done)

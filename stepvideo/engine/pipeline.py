@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,16 +17,18 @@ from typing import Any
 
 import torch
 
-from stepvideo import __version__, paths
+from stepvideo import __version__
 from stepvideo.api import GenerationRequest, GenerationResult, event, validate
 from stepvideo.engine import loading, video_io
 from stepvideo.engine.conditioning import encode_texts
 from stepvideo.engine.denoise import DenoisePlan, RunControl, denoise
+from stepvideo.engine.eta import AttemptClock
 from stepvideo.engine.model_roots import ModelRoots, commit_of, resolve_roots
-from stepvideo.engine.preflight import check_model_files, check_output_folder
+from stepvideo.engine.output_path import free_output_path, wanted_output_path
+from stepvideo.engine.preflight import check_free_space, check_model_files, check_output_folder
 from stepvideo.engine.preview import latent_to_rgb, write_png
 from stepvideo.engine.session import EngineSession
-from stepvideo.errors import Cancelled, OutputError
+from stepvideo.errors import Cancelled, OutputError, Paused
 from stepvideo.memory.choose import RunSettings, settings_for, usable_vram
 from stepvideo.memory.offload import move
 from stepvideo.memory.placement import place
@@ -71,22 +72,6 @@ DTYPE = torch.bfloat16  # the published weights' dtype, on every device (CPU run
 VAE_DECODE_HEADROOM = 1 << 30  # cuDNN workspaces and fragmentation on top of the tile estimate
 
 
-def default_output_path(request: GenerationRequest) -> Path:
-    slug = re.sub(r"[^\w]+", "-", request.prompt.strip(), flags=re.UNICODE).strip("-")[:40] or "video"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return paths.videos_dir() / f"{stamp}-{slug}-s{request.seed}.mp4"
-
-
-def free_output_path(wanted: Path) -> Path:
-    """`wanted`, or `name-2.mp4`, `name-3.mp4`… when a video or sidecar of that name exists: we never
-    overwrite anything the user has."""
-    candidate, n = wanted, 2
-    while candidate.exists() or video_io.sidecar_path(candidate).exists():
-        candidate = wanted.with_name(f"{wanted.stem}-{n}{wanted.suffix}")
-        n += 1
-    return candidate
-
-
 def generate(
     request: GenerationRequest,
     on_event: EventSink | None = None,
@@ -103,13 +88,15 @@ def generate(
 
     roots = resolve_roots(request)
     weight_files = check_model_files(roots)
-    wanted_output = Path(request.output).expanduser() if request.output else default_output_path(request)
+    wanted_output = wanted_output_path(request.output, request.prompt, request.seed)
     check_output_folder(wanted_output)
+    checkpoint_dir = getattr(control.checkpoints, "directory", None) if control is not None else None
+    check_free_space(wanted_output, checkpoint_dir, request.height, request.width, request.frames)
     settings = settings_for(request, session.device, weight_files)
     for note in settings.notes:
         log.warning(note)
         run.emit(event("log", level="warning", message=note))
-    job = _Job(request, roots, settings, session, run, cancelled)
+    job = _Job(request, roots, settings, session, run, cancelled, control)
 
     text = _encode(job)
     if cancelled():
@@ -120,6 +107,10 @@ def generate(
 
     with run.stage("write"):
         output = free_output_path(wanted_output)
+        if output != wanted_output:
+            note = f"{wanted_output.name} already exists in {wanted_output.parent}; writing {output} instead"
+            log.info(note)
+            run.emit(event("log", level="info", message=note))
         try:
             video_io.write_mp4(video_io.to_uint8_frames(video), output, _metadata(job, time.monotonic() - began))
         except OSError as exc:
@@ -148,6 +139,15 @@ class _Job:
     session: EngineSession
     run: _Run
     cancelled: Callable[[], bool]
+    control: RunControl | None = None
+
+    def check_stop(self, where: str) -> None:
+        """Act on a cancel or pause (shutdown) outside the denoise loop. Denoise saves its last
+        latents as a checkpoint, so a job stopped here resumes straight at the decode."""
+        if self.cancelled():
+            raise Cancelled(f"cancelled {where}")
+        if self.control is not None and self.control.should_pause is not None and self.control.should_pause():
+            raise Paused(f"stopped {where}; it resumes with the decode")
 
     @property
     def device(self) -> torch.device:
@@ -203,8 +203,9 @@ def _decode_video(job: _Job, latents: torch.Tensor) -> Any:
         with job.run.stage("load", part="vae"):
             vae = stack.enter_context(job.session.using(job.key("vae", base), loader))
         tile = _vae_tile(job, latents)
+        job.check_stop("before the decode")
         with job.run.stage("decode", tile=tile):
-            return _decode(vae, latents, job.device, DTYPE, job.cancelled, tile)
+            return _decode(vae, latents, job.device, DTYPE, job.cancelled, tile, _decode_reporter(job))
 
 
 def _vae_tile(job: _Job, latents: torch.Tensor) -> int | None:
@@ -217,12 +218,14 @@ def _vae_tile(job: _Job, latents: torch.Tensor) -> int | None:
     return None if tile is None and fits >= max(h, w) else min(tile or fits, fits)
 
 
-def _step_reporter(run: _Run, control: RunControl | None, total: int):
-    first_step_at = time.monotonic()
+def _step_reporter(run: _Run, control: RunControl | None, total: int, clock: Callable[[], float] = time.monotonic):
+    attempt = AttemptClock(clock)
 
     def on_step(done: int, n: int, seconds: float, clean_estimate) -> None:
-        per_step = (time.monotonic() - first_step_at) / max(done, 1)
-        run.emit(event("step", i=done, n=n, seconds_per_step=round(seconds, 4), eta_seconds=round(per_step * (n - done), 1)))
+        if not attempt.started:  # the first step of this attempt: steps before it came from a checkpoint
+            attempt.begin(done_before=done - 1, seconds_ago=seconds)
+        run.emit(event("step", i=done, n=n, seconds_per_step=round(seconds, 4),
+                       eta_seconds=round(attempt.eta(done, n) or 0.0, 1)))
         if control is not None and control.preview_every_steps and control.preview_dir is not None:
             if done % control.preview_every_steps == 0 or done == n:
                 image = latent_to_rgb(clean_estimate()[0, 0].cpu())
@@ -232,17 +235,40 @@ def _step_reporter(run: _Run, control: RunControl | None, total: int):
     return on_step
 
 
+def _decode_reporter(job: _Job, clock: Callable[[], float] = time.monotonic) -> Callable[[int, int, int, int], None]:
+    """`decode_progress` after each unit (a tile of a chunk; a chunk when untiled), then a stop check,
+    so a cancel, pause or shutdown waits for one unit. A first event (done 0) gives the totals."""
+    attempt = AttemptClock(clock)
+
+    def on_unit(chunk: int, chunks: int, tile: int, tiles: int) -> None:
+        total = chunks * tiles
+        done = (chunk - 1) * tiles + tile if chunk else 0
+        if not attempt.started:
+            attempt.begin()
+        eta = attempt.eta(done, total)
+        job.run.emit(event("decode_progress", done=done, total=total, chunk=chunk, chunks=chunks, tile=tile,
+                           tiles=tiles, eta_seconds=None if eta is None else round(eta, 1)))
+        if 0 < done < total:
+            job.check_stop(f"during the decode (chunk {chunk} of {chunks})")
+
+    return on_unit
+
+
 @torch.inference_mode()
-def _decode(vae, latents: torch.Tensor, device, dtype, cancelled, tile_latents: int | None = None) -> Any:
-    """Decode in independent 17-frame chunks (cancel is checked between them), tiled in space when the
-    memory profile asks for it, and return (frames, 3, H, W) floats in [-1, 1] on the CPU."""
-    from stepvideo.memory.tiling import tiled_decode
+def _decode(vae, latents: torch.Tensor, device, dtype, cancelled, tile_latents: int | None = None,
+            on_unit: Callable[[int, int, int, int], None] | None = None) -> Any:
+    """Decode in independent 17-frame chunks, tiled in space when the memory profile asks for it,
+    reporting each unit to `on_unit(chunk, chunks, tile, tiles)` (which may stop the decode), and
+    return (frames, 3, H, W) floats in [-1, 1] on the CPU."""
+    from stepvideo.memory.tiling import plan_tiles, tiled_decode
 
     latents = latents.to(device=device, dtype=dtype)
-    if tile_latents and (latents.shape[-2] > tile_latents or latents.shape[-1] > tile_latents):
-        video = tiled_decode(vae, latents, tile=tile_latents, overlap=max(1, tile_latents // 4), should_cancel=cancelled)
-    else:
-        video = vae.decode(latents, should_cancel=cancelled)
+    h, w = latents.shape[-2:]
+    tile = tile_latents if tile_latents and (h > tile_latents or w > tile_latents) else max(h, w)
+    overlap = max(1, tile // 4)
+    if on_unit is not None:
+        on_unit(0, len(latents.split(vae.config.latent_chunk, dim=1)), 0, len(plan_tiles(h, w, tile, overlap)))
+    video = tiled_decode(vae, latents, tile=tile, overlap=overlap, on_tile=on_unit, should_cancel=cancelled)
     return video[0].float().cpu().numpy()
 
 

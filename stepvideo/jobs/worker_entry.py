@@ -126,13 +126,16 @@ def build_worker(args: argparse.Namespace, emit: Callable[[dict[str, Any]], None
                   preview_every_steps=args.preview_every_steps)
 
 
-def install_signal_handlers(worker: Worker) -> Callable[[], None]:
-    """SIGTERM/SIGINT: stop after the current step with a checkpoint (the desktop escalates to SIGKILL).
+def install_signal_handlers(worker: Worker, on_stop: Callable[[], None] | None = None) -> Callable[[], None]:
+    """SIGTERM/SIGINT: stop after the current denoising step or decode tile with a checkpoint (the
+    desktop escalates to SIGKILL). `on_stop` runs on the first one (the CLI says what it waits for).
     Returns a function that puts the previous handlers back."""
     def stop(signum: int, _frame: Any) -> None:
         if signum == signal.SIGINT and worker.shutdown_requested:
             raise KeyboardInterrupt  # a second Ctrl-C: leave now; the next worker marks the job interrupted
-        log.info("signal %d: shutting down after the current step", signum)
+        log.info("signal %d: shutting down after the current step or decode tile", signum)
+        if on_stop is not None and not worker.shutdown_requested:
+            on_stop()
         worker.request_shutdown()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

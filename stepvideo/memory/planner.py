@@ -170,6 +170,27 @@ def decoded_video_host_bytes(height: int, width: int, frames: int) -> int:
     return frames * height * width * 3 * (BF16 + 1)
 
 
+# Disk: what a run writes besides the quantized cache. x264 at our quality wrote 7.2 bits per pixel for
+# pure noise (the worst case; real videos take a few % of that), and +faststart rewrites the file, so
+# a second copy exists while it finishes. A checkpoint is the fp32 latents, written beside the old one.
+MP4_BITS_PER_PIXEL_MAX = 8
+MP4_COPIES_WHILE_WRITING = 2
+SIDECAR_AND_METADATA_BYTES = 1 << 20
+CHECKPOINT_COPIES_WHILE_WRITING = 2
+
+
+def video_file_bytes(height: int, width: int, frames: int) -> int:
+    """Upper estimate of the disk the finished mp4 (and its sidecar) needs while it is written."""
+    pixels = height * width * frames
+    return MP4_COPIES_WHILE_WRITING * pixels * MP4_BITS_PER_PIXEL_MAX // 8 + SIDECAR_AND_METADATA_BYTES
+
+
+def checkpoint_file_bytes(height: int, width: int, frames: int) -> int:
+    """The disk a denoise checkpoint needs while it is replaced: fp32 latents, twice, and the header."""
+    f, c, h, w = latent_shape(height, width, frames)
+    return CHECKPOINT_COPIES_WHILE_WRITING * f * c * h * w * 4 + (64 << 10)
+
+
 def quantize_ram_bytes() -> int:
     """Host RAM while building the quantized cache (first run only): one output file being filled
     plus the bf16 tensor being quantized and its temporaries (abs, amax, scaled copy)."""

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import InvalidRequest, OutOfMemory
+from ..errors import Cancelled, InvalidRequest, OutOfMemory
 
 PIXELS_PER_LATENT = 16
 
@@ -134,19 +134,31 @@ def tiled_decode(
     overlap: int = 8,
     *,
     on_chunk: Callable[[int, int], None] | None = None,
+    on_tile: Callable[[int, int, int, int], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ):
     """`vae.decode` with every 17-frame chunk decoded tile by tile and cross-faded in fp32.
 
     Same output contract as `VideoVAE.decode`: (B, T/3·17, C, 16h, 16w) in [-1, 1], chunk boundaries
-    blended. Progress/cancel are reported per chunk.
+    blended. `on_chunk(done, total)` runs after each chunk; `on_tile(chunk, chunks, tile, tiles)`
+    (1-based, the unit just decoded) after each tile, or after each chunk with tile 1 of 1 when one
+    tile covers the frame. `should_cancel()` is checked before every tile and raises `Cancelled`, so
+    a stop waits for one tile, not for a whole chunk.
     """
     import torch
 
     vae.check_latents(latents)
     tiles = plan_tiles(latents.shape[-2], latents.shape[-1], tile, overlap)
     if len(tiles) == 1:
-        return vae.decode(latents, on_chunk=on_chunk, should_cancel=should_cancel)
+        def chunk_done(done: int, total: int) -> None:
+            if on_chunk is not None:
+                on_chunk(done, total)
+            if on_tile is not None:
+                on_tile(done, total, 1, 1)
+
+        return vae.decode(latents, on_chunk=chunk_done, should_cancel=should_cancel)
+    chunks = len(latents.split(vae.config.latent_chunk, dim=1))
+    chunk_index = 0
 
     def weight_map(tile_: Tile, device) -> torch.Tensor:
         wy = torch.tensor(tile_.y.weights, dtype=torch.float32, device=device)
@@ -154,9 +166,13 @@ def tiled_decode(
         return wy[:, None] * wx[None, :]
 
     def decode_chunk_tiled(chunk: torch.Tensor) -> torch.Tensor:
+        nonlocal chunk_index
+        chunk_index += 1
         s = PIXELS_PER_LATENT
         acc = None
-        for t in tiles:
+        for number, t in enumerate(tiles, start=1):
+            if number > 1 and should_cancel is not None and should_cancel():  # vae.decode checks the first
+                raise Cancelled("VAE decode cancelled")
             piece = vae.decode_chunk(chunk[..., t.y.start:t.y.stop, t.x.start:t.x.stop])
             if acc is None:
                 acc = torch.zeros(*piece.shape[:3], chunk.shape[-2] * s, chunk.shape[-1] * s,
@@ -165,6 +181,8 @@ def tiled_decode(
             region = acc[..., t.y.start * s:t.y.stop * s, t.x.start * s:t.x.stop * s]
             region.addcmul_(piece.float(), weight_map(t, piece.device))
             del piece
+            if on_tile is not None:
+                on_tile(chunk_index, chunks, number, len(tiles))
         return acc.to(out_dtype)
 
     return vae.decode(latents, chunk_decoder=decode_chunk_tiled, on_chunk=on_chunk, should_cancel=should_cancel)
