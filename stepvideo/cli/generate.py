@@ -25,9 +25,9 @@ def register(subparsers) -> None:
 class ProgressPrinter:
     """Human progress on stderr: one line per stage, a live step counter on a terminal."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.live = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # looked up now: sys.stderr may have been replaced since import
+        self.live = self.stream.isatty()
 
     def __call__(self, e: dict[str, Any]) -> None:
         kind = e["type"]

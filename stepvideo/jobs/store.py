@@ -225,7 +225,7 @@ class JobQueue(WorkerTransitions, QueueDatabase):
         that file is someone else's (or a copy's) and a retry must not write over it."""
         request = dict(job.request)
         for name in OUTPUT_FIELDS:
-            if request.get(name) and Path(request[name]).exists():
+            if request.get(name) and Path(request[name]).exists() and not Path(request[name]).is_dir():
                 log.info("job %d: %s already exists; the retry writes to the videos folder", job.id, request[name])
                 request[name] = None
         return json.dumps(request, ensure_ascii=False)
