@@ -51,6 +51,7 @@ def test_generate_output_folder_dotdot_missing_suffix_and_taken_name(capsys, san
     video = Path(out.strip())
     assert video.parent == place / "clips" and video.suffix == ".mp4" and video.is_file()
     assert tree(place) == sorted(["clips", f"clips/{video.name}", f"clips/{video.stem}.json"])
+    assert "decode…\n  decode 1/1 · chunk 1/1 · ETA 0 s\n" in err  # the decode is no longer silent
 
     # `..` is resolved before any folder is made; `.mp4` is added to a name without it
     code, out, err = generate(capsys, tiny_model, "--output", str(place / "stray" / ".." / "clip"))
