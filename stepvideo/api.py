@@ -12,13 +12,21 @@ from .memory.profiles import PROFILE_NAMES, QUANTIZATIONS
 from .presets import (
     BASE_REPO,
     DEFAULT_FRAMES,
+    DEFAULT_MOTION,
     DEFAULT_SEED,
     DEFAULT_SIZE,
     FRAMES_PER_CHUNK,
+    MOTION_RANGE,
     OFFICIAL_NEGATIVE_PROMPT,
     OFFICIAL_POSITIVE_SUFFIX,
     PRESETS,
     SPATIAL_FACTOR,
+    TI2V_NEGATIVE_PROMPT,
+    TI2V_POSITIVE_SUFFIX,
+    TI2V_PRESET,
+    TI2V_REPO,
+    TURBO_REPO,
+    Preset,
 )
 from .request_text import MAX_PATH_CHARS, MAX_PROMPT_CHARS, check_text
 from .strict_fields import from_known_fields
@@ -49,27 +57,51 @@ class GenerationRequest:
     profile: str = "auto"
     quantization: str | None = None  # None: the profile's choice
     output: str | None = None  # mp4 path; None: the videos folder
+    # Image-to-video (Step-Video-TI2V): the source image file. A queued job's copy lives in the job's
+    # own folder, under the original file name. None: text-to-video.
+    image: str | None = None
+    motion: float | None = None  # TI2V motion score; None: DEFAULT_MOTION
+
+    @property
+    def is_image_to_video(self) -> bool:
+        return self.image is not None
+
+    @property
+    def sampling_preset(self) -> Preset:
+        """The preset whose values fill unset steps/cfg/shift: TI2V's for an image request."""
+        return TI2V_PRESET if self.is_image_to_video else PRESETS[self.preset]
 
     # Resolved values: what actually runs.
     @property
     def effective_steps(self) -> int:
-        return self.steps if self.steps is not None else PRESETS[self.preset].steps
+        return self.steps if self.steps is not None else self.sampling_preset.steps
 
     @property
     def effective_cfg(self) -> float:
-        return self.cfg if self.cfg is not None else PRESETS[self.preset].cfg
+        return self.cfg if self.cfg is not None else self.sampling_preset.cfg
 
     @property
     def effective_shift(self) -> float:
-        return self.shift if self.shift is not None else PRESETS[self.preset].shift
+        return self.shift if self.shift is not None else self.sampling_preset.shift
+
+    @property
+    def effective_motion(self) -> float | None:
+        """The motion score an image request runs with; None for text-to-video."""
+        if not self.is_image_to_video:
+            return None
+        return float(self.motion) if self.motion is not None else DEFAULT_MOTION
 
     @property
     def effective_negative(self) -> str:
-        return OFFICIAL_NEGATIVE_PROMPT if self.negative_prompt is None else self.negative_prompt
+        if self.negative_prompt is not None:
+            return self.negative_prompt
+        return TI2V_NEGATIVE_PROMPT if self.is_image_to_video else OFFICIAL_NEGATIVE_PROMPT
 
     @property
     def effective_suffix(self) -> str:
-        return OFFICIAL_POSITIVE_SUFFIX if self.positive_suffix is None else self.positive_suffix
+        if self.positive_suffix is not None:
+            return self.positive_suffix
+        return TI2V_POSITIVE_SUFFIX if self.is_image_to_video else OFFICIAL_POSITIVE_SUFFIX
 
     @property
     def full_prompt(self) -> str:
@@ -116,6 +148,7 @@ def validate(request: GenerationRequest) -> GenerationRequest:
         raise InvalidRequest(f"unknown quantization {r.quantization!r}; allowed: {', '.join(QUANTIZATIONS)}")
     if not isinstance(r.model, str) or not r.model.strip():
         raise InvalidRequest("the model is empty; give a hub repo id (stepfun-ai/stepvideo-t2v) or a model folder")
+    _validate_image_mode(r)
     return r
 
 
@@ -123,7 +156,7 @@ _TEXT_FIELDS = (  # field, how a message names it, length cap
     ("prompt", "prompt", MAX_PROMPT_CHARS), ("negative_prompt", "negative prompt", MAX_PROMPT_CHARS),
     ("positive_suffix", "prompt suffix", MAX_PROMPT_CHARS), ("model", "model", MAX_PATH_CHARS),
     ("revision", "revision", MAX_PATH_CHARS), ("transformer_model", "transformer model", MAX_PATH_CHARS),
-    ("output", "output path", MAX_PATH_CHARS),
+    ("output", "output path", MAX_PATH_CHARS), ("image", "image path", MAX_PATH_CHARS),
 )
 
 
@@ -136,6 +169,32 @@ def _check_texts(r: GenerationRequest) -> None:
         if not isinstance(value, str):
             raise InvalidRequest(f"the {label} must be text, not {type(value).__name__}")
         check_text(label, value, cap)
+
+
+_T2V_REPOS = (BASE_REPO, TURBO_REPO)
+
+
+def _validate_image_mode(r: GenerationRequest) -> None:
+    """The image/motion fields, and the model kinds known by name (a local folder's kind is checked
+    when its transformer config is read: engine.model_kind)."""
+    if r.image is None:
+        if r.motion is not None:
+            raise InvalidRequest("--motion applies only to image-to-video; give --image too, or drop --motion")
+        if r.model == TI2V_REPO:
+            raise InvalidRequest(f"{TI2V_REPO} is an image-to-video model; give --image PATH, or use {BASE_REPO}")
+        return
+    if not isinstance(r.image, str) or not r.image.strip():
+        raise InvalidRequest("the image path is empty; give a PNG, JPEG or WebP file")
+    if r.model in _T2V_REPOS or r.transformer_model in _T2V_REPOS:
+        raise InvalidRequest(f"--image needs an image-to-video model such as {TI2V_REPO}; "
+                             f"{r.transformer_model if r.transformer_model in _T2V_REPOS else r.model} is text-to-video")
+    if r.preset != "standard":
+        raise InvalidRequest(f"--preset {r.preset} has no image-to-video model; use --preset standard with --image")
+    low, high = MOTION_RANGE
+    m = r.motion
+    if m is not None and (not isinstance(m, (int, float)) or isinstance(m, bool) or not low <= m <= high):
+        raise InvalidRequest(f"motion {m} is not allowed; it must be a number from {low:g} to {high:g} "
+                             "(2 calm, 5 general, 10 camera tracking, 20 intense)")
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,11 @@ def tiny_turbo_model(tmp_path_factory):
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-turbo") / "stepvideo-t2v-turbo", turbo=True)
 
+
+
+@pytest.fixture(scope="session")
+def tiny_ti2v_model(tmp_path_factory):
+    """A tiny random Step-Video-TI2V repo (image-to-video) in the hub layout (read-only!)."""
+    from stepvideo.testing.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-ti2v") / "stepvideo-ti2v", ti2v=True)

@@ -194,7 +194,7 @@ def test_published_config_parses_in_both_attention_types():
         ({"flash": True}, "unknown key"),
         ({"patch_size": 2}, "patch_size"),
         ({"norm_type": "layer_norm"}, "norm_type"),
-        ({"use_additional_conditions": True}, "use_additional_conditions"),
+        ({"use_additional_conditions": "yes"}, "use_additional_conditions"),
         ({"norm_elementwise_affine": True}, "norm_elementwise_affine"),
         ({"attention_type": "flash"}, "attention_type"),
         ({"caption_channels": 6144}, "caption_channels"),

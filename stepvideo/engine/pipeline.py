@@ -23,6 +23,13 @@ from stepvideo.engine import loading, video_io
 from stepvideo.engine.conditioning import encode_texts
 from stepvideo.engine.denoise import DenoisePlan, RunControl, denoise
 from stepvideo.engine.eta import AttemptClock
+from stepvideo.engine.image_condition import (
+    ImageConditioned,
+    condition_latents,
+    encode_image,
+    image_to_tensor,
+)
+from stepvideo.engine.model_kind import check_mode
 from stepvideo.engine.model_roots import ModelRoots, commit_of, resolve_roots
 from stepvideo.engine.output_path import free_output_path, wanted_output_path
 from stepvideo.engine.preflight import check_free_space, check_model_files, check_output_folder
@@ -36,6 +43,7 @@ from stepvideo.memory.profiles import Profile
 from stepvideo.memory.stats import memory_snapshot, reset_peak
 from stepvideo.memory.tiling import choose_tile_size
 from stepvideo.presets import latent_shape
+from stepvideo.source_image import SourceImage, check_image, file_sha256
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[dict[str, Any]], None]
@@ -87,6 +95,8 @@ def generate(
     cancelled = should_cancel or (lambda: False)
 
     roots = resolve_roots(request)
+    check_mode(request, roots.transformer, roots.transformer_id)
+    source = check_image(request.image, request.height, request.width) if request.is_image_to_video else None
     weight_files = check_model_files(roots)
     wanted_output = wanted_output_path(request.output, request.prompt, request.seed)
     check_output_folder(wanted_output)
@@ -96,12 +106,14 @@ def generate(
     for note in settings.notes:
         log.warning(note)
         run.emit(event("log", level="warning", message=note))
-    job = _Job(request, roots, settings, session, run, cancelled, control)
+    job = _Job(request, roots, settings, session, run, cancelled, control, source,
+               file_sha256(source.path) if source is not None else None)
 
     text = _encode(job)
+    condition = _encode_image(job) if source is not None else None
     if cancelled():
         raise Cancelled("cancelled before denoising")
-    latents = _denoise(job, text, control)
+    latents = _denoise(job, text, control, condition)
     del text
     video = _decode_video(job, latents)
 
@@ -122,7 +134,10 @@ def generate(
     seconds = time.monotonic() - began
     sidecar = video_io.sidecar_path(output)
     try:  # the video (with its metadata inside) is safe already: a sidecar problem is only a warning
-        video_io.write_sidecar(output, _metadata(job, seconds))
+        metadata = _metadata(job, seconds)
+        if source is not None:  # a copy next to the sidecar, so the run can be reproduced exactly
+            metadata["source_image"]["copy"] = video_io.copy_source_image(output, source.path).name
+        video_io.write_sidecar(output, metadata)
     except OSError as exc:
         log.warning("could not write %s: %s", sidecar, exc)
     return GenerationResult(
@@ -140,6 +155,8 @@ class _Job:
     run: _Run
     cancelled: Callable[[], bool]
     control: RunControl | None = None
+    source: SourceImage | None = None  # image-to-video only
+    source_sha256: str | None = None
 
     def check_stop(self, where: str) -> None:
         """Act on a cancel or pause (shutdown) outside the denoise loop. Denoise saves its last
@@ -175,12 +192,26 @@ def _encode(job: _Job):
     return text
 
 
-def _denoise(job: _Job, text, control: RunControl | None) -> torch.Tensor:
+def _encode_image(job: _Job) -> torch.Tensor:
+    """TI2V: the image's VAE latent in latent frame 0 of the condition (engine.image_condition). The
+    VAE is the one that decodes later; a session that keeps models loaded reuses it."""
+    request, base = job.request, job.roots.base
+    loader = lambda: move(loading.load_vae(base, DTYPE), job.device)  # noqa: E731
+    with ExitStack() as stack:
+        with job.run.stage("load", part="vae"):
+            vae = stack.enter_context(job.session.using(job.key("vae", base), loader))
+        with job.run.stage("encode_image"):
+            pixels = image_to_tensor(job.source.rgb, request.height, request.width).to(job.device)
+            latent = encode_image(vae, pixels).cpu()
+    return condition_latents(latent, latent_shape(request.height, request.width, request.frames)[0])
+
+
+def _denoise(job: _Job, text, control: RunControl | None, condition: torch.Tensor | None = None) -> torch.Tensor:
     request, profile, root = job.request, job.settings.dit, job.roots.transformer
     plan = DenoisePlan(
         steps=request.effective_steps, cfg=float(request.effective_cfg), shift=float(request.effective_shift),
         seed=request.seed, latent_shape=(1, *latent_shape(request.height, request.width, request.frames)),
-        dtype=DTYPE, cfg_batch=profile.cfg_batch, fingerprint=_fingerprint(request, job.roots),
+        dtype=DTYPE, cfg_batch=profile.cfg_batch, fingerprint=_fingerprint(request, job.roots, job.source_sha256),
     )
     if control is not None and not profile.previews:
         control = dataclasses.replace(control, preview_every_steps=0)
@@ -190,8 +221,9 @@ def _denoise(job: _Job, text, control: RunControl | None) -> torch.Tensor:
         with job.run.stage("load", part="transformer"):
             dit = stack.enter_context(job.session.using(job.key("dit", root, profile), loader))
         dit.module.ff_chunk_tokens = profile.ff_chunk_tokens
+        model = dit if condition is None else ImageConditioned(dit, condition, request.effective_motion)
         with job.run.stage("denoise", steps=plan.steps, profile=profile.name, quantization=dit.qtype):
-            return denoise(dit, text.to(job.device), plan, job.device,
+            return denoise(model, text.to(job.device), plan, job.device,
                            on_step=_step_reporter(job.run, control, plan.steps),
                            should_cancel=job.cancelled, control=control)
 
@@ -272,13 +304,16 @@ def _decode(vae, latents: torch.Tensor, device, dtype, cancelled, tile_latents: 
     return video[0].float().cpu().numpy()
 
 
-def _fingerprint(request: GenerationRequest, roots: ModelRoots) -> dict[str, Any]:
+def _fingerprint(request: GenerationRequest, roots: ModelRoots, image_sha256: str | None = None) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed into this run."""
-    return {
+    fingerprint = {
         "prompt": request.full_prompt, "negative": request.effective_negative, "seed": request.seed,
         "steps": request.effective_steps, "cfg": request.effective_cfg, "shift": request.effective_shift,
         "size": [request.height, request.width, request.frames], "transformer": str(roots.transformer),
     }
+    if image_sha256 is not None:
+        fingerprint.update(image_sha256=image_sha256, motion=request.effective_motion)
+    return fingerprint
 
 
 def _metadata(job: _Job, seconds: float) -> dict[str, Any]:
@@ -299,4 +334,8 @@ def _metadata(job: _Job, seconds: float) -> dict[str, Any]:
         "profile": job.settings.dit.to_dict(),
         "predicted": None if plan is None else {
             "vram_bytes": plan.predicted_vram_bytes, "ram_bytes": plan.predicted_ram_bytes},
+        **({} if job.source is None else {"source_image": {
+            "file_name": job.source.path.name, "sha256": job.source_sha256, "motion": request.effective_motion,
+            "width": job.source.width, "height": job.source.height, "latent": "posterior mean",
+        }}),
     }

@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,20 @@ def write_sidecar(video: Path, metadata: dict[str, Any]) -> Path:
     target = sidecar_path(video)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(metadata, ensure_ascii=False, indent=2))
+    os.replace(tmp, target)
+    return target
+
+
+def source_image_copy_path(video: Path, image: Path) -> Path:
+    """Where an image-to-video run keeps its source image: `<video>.source<ext>` beside the sidecar."""
+    return Path(video).with_name(f"{Path(video).stem}.source{Path(image).suffix.lower()}")
+
+
+def copy_source_image(video: Path, image: Path) -> Path:
+    """Copy the source image beside the video (atomically: a crash never leaves half a copy)."""
+    target = source_image_copy_path(video, image)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(image, tmp)
     os.replace(tmp, target)
     return target
 

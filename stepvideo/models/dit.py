@@ -1,5 +1,11 @@
 """Step-Video-T2V diffusion transformer (published class StepVideoModel): config + model.
 
+The same class serves Step-Video-TI2V: its config sets `use_additional_conditions: true`, which in
+the TI2V code means "image condition + motion score" (ti2v-facts §1): the patch embed takes the noisy
+latent AND the condition concatenated on channels (2·in_channels in), and a motion-score embedder is
+added next to the timestep embedder. The T2V meaning of that flag (resolution/fps embedders) was
+never published with weights, so there is nothing to confuse it with.
+
 State-dict keys and shapes equal the published `transformer/` safetensors, so weights load with
 no renaming. The model predicts a flow-matching velocity for latents (B, F, C, H, W).
 Memory seams used by the block streamer / quantizer: blocks live in `transformer_blocks`, all
@@ -55,6 +61,15 @@ class DiTConfig:
         return self.num_attention_heads * self.attention_head_dim
 
     @property
+    def image_conditioned(self) -> bool:
+        """TI2V: a condition of in_channels is concatenated after the noisy latent, plus a motion score."""
+        return self.use_additional_conditions
+
+    @property
+    def patch_in_channels(self) -> int:
+        return 2 * self.in_channels if self.image_conditioned else self.in_channels
+
+    @property
     def output_channels(self) -> int:
         return self.in_channels if self.out_channels is None else self.out_channels
 
@@ -87,7 +102,7 @@ class DiTConfig:
         _require_value("patch_size", self.patch_size, (1,))
         _require_value("norm_type", self.norm_type, ("ada_norm_single",))
         _require_value("norm_elementwise_affine", self.norm_elementwise_affine, (False,))
-        _require_value("use_additional_conditions", self.use_additional_conditions, (False,))
+        _require_value("use_additional_conditions", self.use_additional_conditions, (False, True))
         _require_value("attention_type", self.attention_type, _ATTENTION_TYPES)
         require_number(_LABEL, self, "norm_eps", 0)
         # Dropout is inactive at inference; any training value in [0, 1) is harmless.
@@ -136,30 +151,42 @@ def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
 
 
 class CombinedTimestepEmbedding(nn.Module):
-    """Holds `timestep_embedder` (key path adaln_single.emb.timestep_embedder.*)."""
+    """Holds `timestep_embedder` (key path adaln_single.emb.timestep_embedder.*) and, for TI2V,
+    `motion_score_embedder` (adaln_single.emb.motion_score_embedder.*)."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, motion: bool = False) -> None:
         super().__init__()
         self.timestep_embedder = TwoLayerMLP(TIMESTEP_CHANNELS, dim, F.silu)
+        if motion:
+            self.motion_score_embedder = TwoLayerMLP(TIMESTEP_CHANNELS, dim, F.silu)
 
-    def forward(self, scaled_timestep: torch.Tensor) -> torch.Tensor:
-        emb = timestep_sinusoid(scaled_timestep, TIMESTEP_CHANNELS)
+    def forward(self, scaled_timestep: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
         # The sinusoid is fp32; the embedder runs in the compute dtype (that of the timestep).
-        return self.timestep_embedder(emb.to(scaled_timestep.dtype))
+        embedded = self.timestep_embedder(timestep_sinusoid(scaled_timestep, TIMESTEP_CHANNELS).to(scaled_timestep.dtype))
+        if motion is None:
+            return embedded
+        # The same sinusoid as t, of the raw score: the official code rescales only the timestep.
+        return embedded + self.motion_score_embedder(timestep_sinusoid(motion, TIMESTEP_CHANNELS).to(motion.dtype))
 
 
 class AdaLayerNormSingle(nn.Module):
-    """t → (modulation (B, 6·dim) shared by all blocks, embedded_timestep (B, dim))."""
+    """t (and the TI2V motion score) → (modulation (B, 6·dim) shared by all blocks, embedded (B, dim))."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, motion: bool = False) -> None:
         super().__init__()
-        self.emb = CombinedTimestepEmbedding(dim)
+        self.emb = CombinedTimestepEmbedding(dim, motion)
         self.linear = nn.Linear(dim, 6 * dim)
 
-    def forward(self, timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, timestep: torch.Tensor, motion: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         # Rescaled in the caller's dtype (bf16 in production), as the weights were trained.
-        embedded = self.emb(timestep * TIMESTEP_RESCALE)
+        embedded = self.emb(timestep * TIMESTEP_RESCALE, motion)
         return self.linear(F.silu(embedded)), embedded
+
+
+def concat_condition(latents: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """TI2V input: the noisy latent's channels first, then the condition's (official model.py order;
+    pos_embed.proj input channels 0..C−1 read the latent, C..2C−1 the condition)."""
+    return torch.cat([latents, condition], dim=2)
 
 
 # --------------------------------------------------------------------------- model
@@ -169,14 +196,14 @@ class StepVideoDiT(nn.Module):
         self.config = config
         dim = config.inner_dim
         llm_channels, clip_channels = config.caption_channels
-        self.pos_embed = PatchEmbed(config.in_channels, dim)
+        self.pos_embed = PatchEmbed(config.patch_in_channels, dim)
         self.transformer_blocks = nn.ModuleList(
             [StepVideoBlock(dim, config.attention_head_dim) for _ in range(config.num_layers)]
         )
         self.norm_out = nn.LayerNorm(dim, eps=config.norm_eps, elementwise_affine=False)
         self.scale_shift_table = nn.Parameter(torch.randn(2, dim) / dim**0.5)
         self.proj_out = nn.Linear(dim, config.output_channels)
-        self.adaln_single = AdaLayerNormSingle(dim)
+        self.adaln_single = AdaLayerNormSingle(dim, motion=config.image_conditioned)
         self.clip_projection = nn.Linear(clip_channels, dim)
         self.caption_norm = nn.LayerNorm(llm_channels, eps=config.norm_eps, elementwise_affine=False)
         # Step-LLM hidden states → model width.
@@ -191,14 +218,18 @@ class StepVideoDiT(nn.Module):
         llm_hidden: torch.Tensor,
         llm_mask: torch.Tensor,
         clip_hidden: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        motion: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """latents (B, F, C, H, W); timestep (B,) in the compute dtype, t in [0, 1);
-        llm_hidden (B, Lt, llm_channels); llm_mask (B, Lt) of 0/1; clip_hidden (B, Lc, clip_channels).
+        llm_hidden (B, Lt, llm_channels); llm_mask (B, Lt) of 0/1; clip_hidden (B, Lc, clip_channels);
+        TI2V only (and required there): condition like latents, motion (B,) in the compute dtype.
         Returns the velocity (B, F, out_channels, H, W)."""
         self._check_inputs(latents, timestep, llm_hidden, llm_mask, clip_hidden)
+        self._check_image_inputs(latents, condition, motion)
         batch, frames, _, height, width = latents.shape
-        x = self.pos_embed(latents)
-        modulation, embedded_t = self.adaln_single(timestep)
+        x = self.pos_embed(latents if condition is None else concat_condition(latents, condition))
+        modulation, embedded_t = self.adaln_single(timestep, motion)
         context, key_mask = self._caption_tokens(llm_hidden, llm_mask, clip_hidden)
         rope_cos, rope_sin = rope_3d_tables(
             frames, height, width, self.config.attention_head_dim, x.dtype, x.device
@@ -233,6 +264,22 @@ class StepVideoDiT(nn.Module):
             # time): no mask, so SDPA may take its flash kernel. Same math.
             return context[:, :max_len], None
         return context[:, :max_len], key_length_mask(kv_lengths, max_len)
+
+    def _check_image_inputs(
+        self, latents: torch.Tensor, condition: torch.Tensor | None, motion: torch.Tensor | None
+    ) -> None:
+        if not self.config.image_conditioned:
+            if condition is not None or motion is not None:
+                raise InvalidRequest("this transformer is text-to-video: it takes no image condition or motion score")
+            return
+        if condition is None or motion is None:
+            raise InvalidRequest("this transformer is image-to-video (TI2V): it needs an image condition and a motion score")
+        if tuple(condition.shape) != tuple(latents.shape):
+            raise InvalidRequest(f"DiT condition must have the latents' shape {tuple(latents.shape)}, "
+                                 f"got {tuple(condition.shape)}")
+        if tuple(motion.shape) != (latents.shape[0],) or not motion.is_floating_point():
+            raise InvalidRequest(f"DiT motion must be a float tensor of shape ({latents.shape[0]},), "
+                                 f"got {motion.dtype} {tuple(motion.shape)}")
 
     def _check_inputs(
         self,

@@ -280,14 +280,18 @@ class VideoVAE(nn.Module):
 
     @torch.no_grad()
     def encode_moments(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, N, C, H, W) with N a multiple of 17 → (B, N/17·3, 2z, H/16, W/16) (mean ‖ logvar)."""
+        """(B, N, C, H, W) with N a multiple of 17 → (B, N/17·3, 2z, H/16, W/16) (mean ‖ logvar).
+
+        N = 1 (a still image, as TI2V encodes it) gives one latent frame: the causal encoder pads
+        time with zeros in front, so the lone frame is encoded as a clip's first frame would be.
+        """
         per = self.config.frames_per_chunk
         if video.ndim != 5 or video.shape[2] != self.config.in_channels:
             raise InvalidRequest(f"VAE encode takes (B, N, {self.config.in_channels}, H, W); got {tuple(video.shape)}")
         n, hgt, wid = video.shape[1], video.shape[3], video.shape[4]
-        if n == 0 or n % per or hgt % SPATIAL_FACTOR or wid % SPATIAL_FACTOR:
+        if n == 0 or (n % per and n != 1) or hgt % SPATIAL_FACTOR or wid % SPATIAL_FACTOR:
             raise InvalidRequest(
-                f"VAE encode needs frames a multiple of {per} and height/width multiples of {SPATIAL_FACTOR}; "
+                f"VAE encode needs 1 frame or a multiple of {per} and height/width multiples of {SPATIAL_FACTOR}; "
                 f"got {n} frames of {hgt}x{wid}"
             )
         dtype = self.encoder.conv_in.conv.weight.dtype
@@ -296,6 +300,11 @@ class VideoVAE(nn.Module):
             for chunk in video.split(per, dim=1)
         ]
         return torch.cat(moments, dim=1)
+
+    @torch.no_grad()
+    def encode_mean(self, video: torch.Tensor) -> torch.Tensor:
+        """The posterior mean (B, T, z, h, w): the deterministic latent of `video`."""
+        return self.encode_moments(video).chunk(2, dim=2)[0]
 
     @torch.no_grad()
     def encode(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

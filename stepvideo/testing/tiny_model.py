@@ -79,29 +79,40 @@ def _build(cls, config, generator) -> dict[str, torch.Tensor]:
 
 
 def make_transformer(root: Path, seed: int = 0, llm_hidden: int = TINY_LLM["hidden_size"],
-                     clip_hidden: int = TINY_CLIP["hidden_size"]) -> None:
+                     clip_hidden: int = TINY_CLIP["hidden_size"], ti2v: bool = False) -> None:
     from stepvideo.models.dit import DiTConfig, StepVideoDiT
 
     generator = torch.Generator().manual_seed(seed)
     config = {**published_config(layout.DIT_CONFIG), **TINY_DIT, "caption_channels": [llm_hidden, clip_hidden]}
+    if ti2v:  # the TI2V config differs from T2V's in this one value (ti2v-facts §1.1)
+        config["use_additional_conditions"] = True
     _write_json(root / layout.DIT_CONFIG, config)
     state = _build(StepVideoDiT, DiTConfig.from_dict(config), generator)
     _write_sharded(state, root / "transformer", "diffusion_pytorch_model", Path(layout.DIT_INDEX).name, 3, torch.bfloat16)
 
 
-def make_tiny_model(directory: str | Path, turbo: bool = False, seed: int = 0) -> Path:
-    """Write a tiny random model. `turbo=True` writes only a transformer, like stepvideo-t2v-turbo."""
+def make_tiny_model(directory: str | Path, turbo: bool = False, seed: int = 0, ti2v: bool = False) -> Path:
+    """Write a tiny random model. `turbo=True` writes only a transformer, like stepvideo-t2v-turbo;
+    `ti2v=True` a full image-to-video repo like stepvideo-ti2v: the same encoders and VAE as the T2V
+    tiny model of the same seed (byte-identical files, as the hub repos are believed to be), and a
+    transformer with 128 input channels and a motion-score embedder."""
+    if turbo and ti2v:
+        raise ValueError("a tiny model is turbo or TI2V, not both")
     from stepvideo.models.clip import CLIPConfig, HunyuanCLIP
     from stepvideo.models.step_llm import StepLLM, StepLLMConfig
     from stepvideo.models.vae import VAEConfig, VideoVAE
 
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    make_transformer(root, seed=seed + (1 if turbo else 0))
+    make_transformer(root, seed=seed + (1 if turbo else 3 if ti2v else 0), ti2v=ti2v)
     if turbo:
         return root
     generator = torch.Generator().manual_seed(seed + 2)
-    _write_json(root / layout.MODEL_INDEX, published_config(layout.MODEL_INDEX))
+    model_index = published_config(layout.MODEL_INDEX)
+    if ti2v:  # the TI2V repo names the full module paths (ti2v-facts §4)
+        model_index.update(scheduler=["stepvideo.diffusion.scheduler", "FlowMatchDiscreteScheduler"],
+                           transformer=["stepvideo.modules.model", "StepVideoModel"])
+    _write_json(root / layout.MODEL_INDEX, model_index)
     _write_json(root / layout.SCHEDULER_CONFIG, published_config(layout.SCHEDULER_CONFIG))
 
     (root / "step_llm").mkdir(parents=True, exist_ok=True)
