@@ -20,11 +20,13 @@ import imageio_ffmpeg
 import numpy as np
 
 from .errors import InvalidRequest
+from .presets import SIZES
 
 ALLOWED = "a PNG, JPEG, WebP, BMP or TIFF image"
 MAX_FILE_BYTES = 200 << 20  # no still image a user means to animate is larger
 MIN_SIDE = 16  # pixels: below this there is nothing to animate
 MAX_UPSCALE = 4.0  # the cover resize may enlarge an image at most this much
+SQUARE_TOLERANCE = 1.2  # aspect ratios within this of 1 count as square
 _PPM_HEADER = re.compile(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s")
 
 
@@ -68,7 +70,10 @@ def read_image(path: str | Path) -> SourceImage:
 
 def check_image(path: str | Path, height: int, width: int) -> SourceImage:
     """read_image, then refuse an image too small for a (height, width) video."""
-    image = read_image(path)
+    return check_image_size(read_image(path), height, width)
+
+
+def check_image_size(image: SourceImage, height: int, width: int) -> SourceImage:
     if min(image.width, image.height) < MIN_SIDE:
         raise InvalidRequest(f"{image.path} is {image.width}x{image.height} pixels; an image needs at least "
                              f"{MIN_SIDE} pixels on each side")
@@ -81,6 +86,17 @@ def check_image(path: str | Path, height: int, width: int) -> SourceImage:
             f"use an image that covers at least {need_w}x{need_h}"
         )
     return image
+
+
+def size_for_image(src_width: int, src_height: int) -> tuple[int, int]:
+    """The video size (height, width) that follows the image's orientation: landscape 544x992,
+    portrait 992x544, and 768x768 for images within 20% of square (the TI2V eval set's H/V/S)."""
+    aspect = src_width / src_height
+    if aspect > SQUARE_TOLERANCE:
+        return SIZES["landscape"]
+    if aspect < 1 / SQUARE_TOLERANCE:
+        return SIZES["portrait"]
+    return SIZES["square"]
 
 
 def cover_scale(src_width: int, src_height: int, width: int, height: int) -> float:

@@ -15,8 +15,19 @@ from ..api import PROFILES, QUANTIZATIONS, GenerationRequest, validate
 from ..display_text import for_display
 from ..engine.output_path import normalise_output
 from ..errors import InvalidRequest
-from ..presets import BASE_REPO, DEFAULT_FRAMES, DEFAULT_SEED, PRESETS, SIZES
+from ..presets import (
+    BASE_REPO,
+    DEFAULT_FRAMES,
+    DEFAULT_MOTION,
+    DEFAULT_SEED,
+    MOTION_RANGE,
+    PRESETS,
+    SIZES,
+    TI2V_DEFAULT_FRAMES,
+    TI2V_REPO,
+)
 from ..request_text import MAX_PROMPT_CHARS
+from ..source_image import check_image_size, read_image, size_for_image
 
 OUTPUT_HELP = ("where the video goes: an mp4 path, or a folder (existing, or ending in /) that gets an automatic "
                "name. '.mp4' is appended to a name without it; a taken name gets -2, -3… (the path printed "
@@ -25,13 +36,15 @@ OUTPUT_HELP = ("where the video goes: an mp4 path, or a folder (existing, or end
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
-def add_request_arguments(parser: argparse.ArgumentParser, *, prompt: bool = True, output: bool = True) -> None:
+def add_request_arguments(parser: argparse.ArgumentParser, *, prompt: bool = True, output: bool = True,
+                          image: bool = True) -> None:
     """Add --prompt (when `prompt`), --model … --profile, and --output (when `output`)."""
     if prompt:
         given = parser.add_mutually_exclusive_group(required=True)
         given.add_argument("--prompt", "-p", help=f"what the video should show (at most {MAX_PROMPT_CHARS:,} characters)")
         given.add_argument("--prompt-file", metavar="FILE", help="read the prompt from a UTF-8 text file (for long prompts)")
-    parser.add_argument("--model", default=BASE_REPO, help=f"hub repo id or local model folder (default {BASE_REPO})")
+    parser.add_argument("--model", default=None,
+                        help=f"hub repo id or local model folder (default {BASE_REPO}; with --image {TI2V_REPO})")
     parser.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) to pin")
     negative = parser.add_mutually_exclusive_group()
     negative.add_argument("--negative", default=None, help="negative prompt (default: the official one)")
@@ -53,17 +66,34 @@ def add_request_arguments(parser: argparse.ArgumentParser, *, prompt: bool = Tru
     parser.add_argument("--quantization", default=None, help=f"weight quantization: {', '.join(QUANTIZATIONS)}")
     if output:
         parser.add_argument("--output", "-o", default=None, help=OUTPUT_HELP)
+    add_image_arguments(parser, image=image)
 
 
-def request_from_args(args: argparse.Namespace, *, prompt: str | None = None) -> GenerationRequest:
-    """Build and validate the request; `prompt` overrides args.prompt (used by import)."""
+def add_image_arguments(parser: argparse.ArgumentParser, *, image: bool = True) -> None:
+    """--image (image-to-video with a TI2V model) and --motion."""
+    if image:
+        parser.add_argument("--image", default=None, metavar="PATH",
+                            help="animate this image (PNG, JPEG, WebP…) with an image-to-video model; the size "
+                                 f"then follows its orientation and --frames defaults to {TI2V_DEFAULT_FRAMES}")
+    low, high = MOTION_RANGE
+    parser.add_argument("--motion", default=None,
+                        help=f"with --image: motion score {low:g}–{high:g} (default {DEFAULT_MOTION:g}; 2 calm, "
+                             "5 general, 10 camera tracking, 20 intense)")
+
+
+def request_from_args(args: argparse.Namespace, *, prompt: str | None = None,
+                      image: str | None = None) -> GenerationRequest:
+    """Build and validate the request; `prompt` overrides args.prompt and `image` args.image (used by
+    import). An image is read and checked here, so a bad one is one line before anything runs."""
     if prompt is None:
         prompt_file = getattr(args, "prompt_file", None)
         prompt = read_text_file("--prompt-file", prompt_file) if prompt_file is not None else getattr(args, "prompt", "")
     negative_file = getattr(args, "negative_file", None)
+    image = image if image is not None else getattr(args, "image", None)
+    source = read_image(image) if image is not None else None
     fields: dict[str, object] = {
         "prompt": prompt,
-        "model": args.model,
+        "model": args.model or (TI2V_REPO if source is not None else BASE_REPO),
         "revision": args.revision,
         "negative_prompt": read_text_file("--negative-file", negative_file) if negative_file is not None else args.negative,
         "positive_suffix": "" if getattr(args, "no_suffix", False) else getattr(args, "suffix", None),
@@ -81,6 +111,14 @@ def request_from_args(args: argparse.Namespace, *, prompt: str | None = None) ->
         fields["shift"] = _number("--shift", args.shift, "a number > 0")
     if args.size is not None:
         fields["height"], fields["width"] = parse_size(args.size)
+    if source is not None:
+        fields["image"] = str(Path(source.path).resolve())  # absolute: a worker elsewhere finds it
+        if args.size is None:
+            fields["height"], fields["width"] = size_for_image(source.width, source.height)
+        fields["frames"] = TI2V_DEFAULT_FRAMES
+    if getattr(args, "motion", None) is not None:
+        low, high = MOTION_RANGE
+        fields["motion"] = _number("--motion", args.motion, f"a number from {low:g} to {high:g}")
     if args.frames is not None:
         fields["frames"] = _whole("--frames", args.frames, "a positive multiple of 17 (17, 34, …, 204)")
     if args.seed is not None:
@@ -91,7 +129,21 @@ def request_from_args(args: argparse.Namespace, *, prompt: str | None = None) ->
     request = validate(GenerationRequest(**fields))  # type: ignore[arg-type]
     if request.output:  # checked as text above; now the path it will really be (output_path.py)
         request = request.replace(output=normalise_output(request.output))
+    check_local_model_mode(request)
+    if source is not None:
+        check_image_size(source, request.height, request.width)
     return request
+
+
+def check_local_model_mode(request: GenerationRequest) -> None:
+    """--image with a text-to-video model folder (or a TI2V folder without it) is refused now, not when
+    the job runs; hub ids by name are checked in api.validate, others when the job starts."""
+    from ..engine.model_kind import check_mode
+
+    for name in (request.transformer_model, request.model):
+        if name and (Path(name).expanduser() / "transformer" / "config.json").is_file():
+            check_mode(request, Path(name).expanduser(), name)
+            return
 
 
 def read_text_file(option: str, file: str) -> str:

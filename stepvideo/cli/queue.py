@@ -15,6 +15,7 @@ from ..jobs.supervisor import DEFAULT_GRACE_S, check_grace, stop_job
 from ..jobs.transitions import STOP_ACTIONS
 from ._progress_text import describe_decode_progress
 from ._request_args import add_request_arguments, request_from_args
+from .queue_import_folder import add_import_folder_verb
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_request_arguments(imp, prompt=False, output=False)
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(handler=_import)
+    add_import_folder_verb(verbs)
 
     lst = verbs.add_parser("list", help="every job in queue order")
     lst.add_argument("--json", action="store_true", help="JSON with id, status, request, outputs, … of every job")

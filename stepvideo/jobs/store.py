@@ -26,9 +26,11 @@ from typing import Any
 from stepvideo.api import GenerationRequest, validate
 from stepvideo.errors import InvalidRequest, QueueDatabaseError
 from stepvideo.jobs.database import QueueDatabase
+from stepvideo.jobs.job_images import copy_into_job, remove_job_images
 from stepvideo.jobs.record import Job, JobNotFound, JobStateError
 from stepvideo.jobs.schema import STATUSES
 from stepvideo.jobs.transitions import MAX_CRASHES, RUNNABLE, WorkerTransitions
+from stepvideo.source_image import check_image
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,11 @@ OUTPUT_FIELDS = ("output",)
 class JobQueue(WorkerTransitions, QueueDatabase):
     """The queue: reading, adding, ordering and the user's actions on jobs. The file and its
     transactions are QueueDatabase's (database.py); the worker's transitions are WorkerTransitions'."""
+
+    @property
+    def image_root(self) -> Path:
+        """Where image-to-video jobs keep their own copy of the source image (jobs/job_images.py)."""
+        return self.path.parent / "job-images"
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -74,17 +81,29 @@ class JobQueue(WorkerTransitions, QueueDatabase):
     def add_many(self, requests: Iterable[GenerationRequest], *, batch: str | None = None) -> list[Job]:
         """Validate every request first, then append all in one transaction (all or nothing)."""
         reqs = [validate(r) for r in requests]
+        for r in reqs:  # a bad image is refused before anything is queued
+            if r.image is not None:
+                check_image(r.image, r.height, r.width)
         now = time.time()
-        with self._write() as conn:
-            top = conn.execute("SELECT COALESCE(MAX(position), 0) FROM jobs").fetchone()[0]
-            ids = []
-            for i, r in enumerate(reqs, start=1):
-                cur = conn.execute(
-                    "INSERT INTO jobs (request, model, revision, status, position, batch, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-                    (json.dumps(r.to_dict(), ensure_ascii=False), r.model, r.revision, top + i, batch, now, now),
-                )
-                ids.append(cur.lastrowid)
+        ids: list[int] = []
+        try:
+            with self._write() as conn:
+                top = conn.execute("SELECT COALESCE(MAX(position), 0) FROM jobs").fetchone()[0]
+                for i, r in enumerate(reqs, start=1):
+                    cur = conn.execute(
+                        "INSERT INTO jobs (request, model, revision, status, position, batch, created_at, updated_at)"
+                        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                        (json.dumps(r.to_dict(), ensure_ascii=False), r.model, r.revision, top + i, batch, now, now),
+                    )
+                    ids.append(cur.lastrowid)
+                    if r.image is not None:  # the job's own copy: it never depends on the user's file
+                        own = r.replace(image=str(copy_into_job(self.image_root, cur.lastrowid, r.image)))
+                        conn.execute("UPDATE jobs SET request = ? WHERE id = ?",
+                                     (json.dumps(own.to_dict(), ensure_ascii=False), cur.lastrowid))
+        except BaseException:
+            for job_id in ids:  # rolled back: no job owns these copies
+                remove_job_images(self.image_root, job_id)
+            raise
         return [self.get(i) for i in ids]
 
     def import_prompts(self, file: str | os.PathLike[str], settings: GenerationRequest) -> list[Job]:
@@ -239,6 +258,7 @@ class JobQueue(WorkerTransitions, QueueDatabase):
             conn.execute("DELETE FROM jobs WHERE id = ?", (int(job_id),))
         self.checkpoints(job_id).clear()
         shutil.rmtree(self.preview_dir(job_id), ignore_errors=True)
+        remove_job_images(self.image_root, job_id)
 
 
 def _check_statuses(statuses: tuple[str, ...]) -> None:
