@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="standard", choices=list(PRESETS))
     p.add_argument("--profile", default="auto", choices=["auto", *PROFILE_NAMES])
     p.add_argument("--quantization", choices=list(QUANTIZATIONS), help="default: qint8")
+    p.add_argument("--ti2v", action="store_true",
+                   help="plan an image-to-video run (Step-Video-TI2V: its VAE encode stage and bigger DiT input)")
     p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
     p.set_defaults(handler=run)
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     ram = planner.parse_bytes(args.ram) if args.ram else None
     result = planner.plan(
         height, width, args.frames, cfg=PRESETS[args.preset].cfg, profile=args.profile,
-        quantization=args.quantization, gpu_bytes=gpu, ram_bytes=ram,
+        quantization=args.quantization, gpu_bytes=gpu, ram_bytes=ram, image_to_video=args.ti2v,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -37,6 +37,9 @@ DIT_BLOCK_LINEAR_PARAMS = 603_979_776
 DIT_BLOCK_LINEAR_ROWS = 18432 + 6144 + 6144 + 12288 + 6144 + 24576 + 6144  # one scale per output row
 DIT_NONBLOCK_PARAMS = 348_475_456  # embeddings, adaln_single, projections: never quantized
 DIT_PARAMS = DIT_BLOCKS * DIT_BLOCK_PARAMS + DIT_NONBLOCK_PARAMS  # 29,342,478,400
+# Step-Video-TI2V adds 64 patch-embed input channels (6144·64) and the motion-score embedder
+# (256·6144 + 6144 + 6144² + 6144), both outside the blocks (ti2v-facts §1.2): 29,382,205,504 in all.
+TI2V_EXTRA_NONBLOCK_PARAMS = 6144 * 64 + (256 * 6144 + 6144 + 6144 * 6144 + 6144)  # 39,727,104
 
 LLM_LAYERS = 48
 LLM_LAYER_LINEAR_PARAMS = 8192 * 6144 + 6144 * 6144 + 33792 * 6144 + 6144 * 16896  # 399,507,456
@@ -79,6 +82,12 @@ ROW_VECTORS = 16  # modulation table, its chunks, 1 + scale: a few (batch, 6144)
 # Text encoders at 2×320 tokens and 2×77 tokens: activations are small next to their weights [EST].
 LLM_ACT_BYTES = GiB // 2
 CLIP_ACT_BYTES = GiB // 4
+# VAE encode of ONE frame (TI2V's image): the level-0 resnets run at full resolution and 128 channels;
+# about this many such bf16 tensors are live at once [EST]. The encoder's causal mid-block attention
+# runs over the (H/8)·(W/8) positions of that frame; counted as a full fp32 score matrix (the math
+# kernel's worst case; 8,432 positions at 544×992 → 0.28 GB).
+VAE_ENCODE_FULLRES_TENSORS = 6
+VAE_ENCODE_FULLRES_CHANNELS = 128
 # VAE decode of one 17-frame chunk: tiling.estimate_tile_bytes (measured on the real decoder at the
 # published width: ~13,500 bf16 elements per output pixel + the mid-block attention, +25% margin).
 
@@ -112,8 +121,8 @@ def dit_block_bytes(quantization: str) -> int:
     return weight_bytes(DIT_BLOCK_LINEAR_PARAMS, DIT_BLOCK_LINEAR_ROWS, quantization) + other * BF16
 
 
-def dit_nonblock_bytes() -> int:
-    return DIT_NONBLOCK_PARAMS * BF16
+def dit_nonblock_bytes(image_to_video: bool = False) -> int:
+    return (DIT_NONBLOCK_PARAMS + (TI2V_EXTRA_NONBLOCK_PARAMS if image_to_video else 0)) * BF16
 
 
 def llm_layer_bytes(quantization: str) -> int:
@@ -149,11 +158,21 @@ def dit_block_activation_bytes(tokens: int, batch: int, ff_chunk_tokens: int | N
     return int(max(attention, ffn)) + shared
 
 
-def dit_activation_bytes(tokens: int, batch: int, ff_chunk_tokens: int | None) -> int:
+def dit_activation_bytes(tokens: int, batch: int, ff_chunk_tokens: int | None, image_to_video: bool = False) -> int:
     """Peak activation bytes of one DiT forward: one block's peak, plus the fp32 latents, velocity and
-    CFG combination (4 fp32 copies of the latent, 64 channels per token)."""
+    CFG combination (4 fp32 copies of the latent, 64 channels per token). TI2V adds the condition (kept
+    fp32, cast and expanded per row) and the 128-channel concatenated input."""
     latents = 4 * batch * tokens * LATENT_CHANNELS * FP32
+    if image_to_video:
+        latents += tokens * LATENT_CHANNELS * FP32 + batch * tokens * LATENT_CHANNELS * BF16 * (1 + 2)
     return dit_block_activation_bytes(tokens, batch, ff_chunk_tokens) + latents
+
+
+def vae_encode_image_activation_bytes(height: int, width: int) -> int:
+    """One frame through the VAE encoder (see VAE_ENCODE_FULLRES_TENSORS)."""
+    fullres = VAE_ENCODE_FULLRES_TENSORS * VAE_ENCODE_FULLRES_CHANNELS * height * width * BF16
+    positions = (height // 8) * (width // 8)
+    return fullres + positions * positions * FP32
 
 
 def vae_decode_activation_bytes(height: int, width: int, tile: int | None) -> int:
@@ -278,12 +297,12 @@ def gib(n: int) -> str:
 
 def _predict(
     profile: Profile, quantization: str, height: int, width: int, frames: int, batch: int,
-    gpu_bytes: int, ram_bytes: int,
+    gpu_bytes: int, ram_bytes: int, image_to_video: bool = False,
 ) -> Prediction:
     tokens = video_tokens(height, width, frames)
-    act = dit_activation_bytes(tokens, batch if profile.cfg_batch else 1, profile.ff_chunk_tokens)
+    act = dit_activation_bytes(tokens, batch if profile.cfg_batch else 1, profile.ff_chunk_tokens, image_to_video)
     block = dit_block_bytes(quantization)
-    nonblock = dit_nonblock_bytes()
+    nonblock = dit_nonblock_bytes(image_to_video)
     decode_act = vae_decode_activation_bytes(height, width, profile.vae_tile)
     llm_whole = llm_bytes(quantization)
     llm_stream_gpu = LLM_EMBED_PARAMS * BF16 + 2 * llm_layer_bytes(quantization)
@@ -297,11 +316,10 @@ def _predict(
 
     def stages(n_resident: int) -> dict[str, int]:
         # Components take turns: the pipeline drops the DiT before the VAE loads.
-        return {
-            "encode_text": encode_stage,
-            "denoise": dit_gpu(n_resident) + act,
-            "decode": vae_bytes() + decode_act,
-        }
+        found = {"encode_text": encode_stage}
+        if image_to_video:  # the VAE encodes the image between the text encoders and the DiT
+            found["encode_image"] = vae_bytes() + vae_encode_image_activation_bytes(height, width)
+        return found | {"denoise": dit_gpu(n_resident) + act, "decode": vae_bytes() + decode_act}
 
     if profile.name == "resident":
         n = DIT_BLOCKS
@@ -360,9 +378,11 @@ def _vram_total(live_bytes: int) -> int:
 
 def predict_all(
     height: int, width: int, frames: int, quantization: str, batch: int, gpu_bytes: int, ram_bytes: int,
+    image_to_video: bool = False,
 ) -> dict[str, Prediction]:
     return {
-        name: _predict(PROFILES[name], quantization, height, width, frames, batch, gpu_bytes, ram_bytes)
+        name: _predict(PROFILES[name], quantization, height, width, frames, batch, gpu_bytes, ram_bytes,
+                       image_to_video)
         for name in FAST_PROFILES
     }
 
@@ -373,7 +393,7 @@ def _first_fit(predictions: dict[str, Prediction]) -> Prediction | None:
 
 def _alternatives(
     height: int, width: int, frames: int, quantization: str, batch: int, gpu_bytes: int, ram_bytes: int,
-    requested_profile: str | None,
+    requested_profile: str | None, image_to_video: bool = False,
 ) -> tuple[Alternative, ...]:
     """What would fit: another profile; int4; fewer frames (requested quantization, then int4)."""
     found: list[Alternative] = []
@@ -383,18 +403,18 @@ def _alternatives(
         if alt not in found:
             found.append(alt)
 
-    same = predict_all(height, width, frames, quantization, batch, gpu_bytes, ram_bytes)
+    same = predict_all(height, width, frames, quantization, batch, gpu_bytes, ram_bytes, image_to_video)
     if requested_profile is not None:
         fit = _first_fit(same)
         if fit is not None:
             add(fit, frames)
     if quantization != "qint4":
-        fit = _first_fit(predict_all(height, width, frames, "qint4", batch, gpu_bytes, ram_bytes))
+        fit = _first_fit(predict_all(height, width, frames, "qint4", batch, gpu_bytes, ram_bytes, image_to_video))
         if fit is not None:
             add(fit, frames)
     for q in dict.fromkeys((quantization, "qint4")):
         for f in range(frames - FRAMES_PER_CHUNK, 0, -FRAMES_PER_CHUNK):
-            fit = _first_fit(predict_all(height, width, f, q, batch, gpu_bytes, ram_bytes))
+            fit = _first_fit(predict_all(height, width, f, q, batch, gpu_bytes, ram_bytes, image_to_video))
             if fit is not None:
                 add(fit, f)
                 break
@@ -411,12 +431,14 @@ def plan(
     quantization: str | None = None,
     gpu_bytes: int | None = None,
     ram_bytes: int | None = None,
+    image_to_video: bool = False,
 ) -> Plan:
     """Predict every profile for this video and machine and pick one.
 
     `profile="auto"` takes the fastest profile that fits; a named profile is kept even if it does
     not fit (then `fits` is False). Without a fit, `suggestions` lists what would fit. Unset
     `gpu_bytes`/`ram_bytes` are read from this machine (free VRAM, available RAM in the cgroup).
+    `image_to_video`: Step-Video-TI2V (its bigger DiT input, its VAE encode stage).
     """
     _check_size(height, width, frames)
     if profile != "auto" and profile not in PROFILES:
@@ -432,7 +454,7 @@ def plan(
     if ram_bytes is None:
         ram_bytes = detect_ram_bytes()
     batch = 2 if cfg > 1.0 else 1  # CFG runs cond and uncond as one batch of 2
-    predictions = predict_all(height, width, frames, q, batch, gpu_bytes, ram_bytes)
+    predictions = predict_all(height, width, frames, q, batch, gpu_bytes, ram_bytes, image_to_video)
     if profile == "auto":
         chosen = _first_fit(predictions) or predictions["low-ram"]
     else:
@@ -440,7 +462,7 @@ def plan(
     suggestions: tuple[Alternative, ...] = ()
     if not chosen.fits:
         suggestions = _alternatives(height, width, frames, q, batch, gpu_bytes, ram_bytes,
-                                    None if profile == "auto" else profile)
+                                    None if profile == "auto" else profile, image_to_video)
     settings = PROFILES[chosen.profile].replace(
         quantization=q,
         resident_blocks=None if chosen.resident_blocks >= DIT_BLOCKS else chosen.resident_blocks,
@@ -460,6 +482,7 @@ def plan_request(request: Any, gpu_bytes: int | None = None, ram_bytes: int | No
     return plan(
         request.height, request.width, request.frames, cfg=float(request.effective_cfg),
         profile=request.profile, quantization=request.quantization, gpu_bytes=gpu_bytes, ram_bytes=ram_bytes,
+        image_to_video=bool(getattr(request, "is_image_to_video", False)),
     )
 
 
