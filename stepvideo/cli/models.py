@@ -14,7 +14,7 @@ from typing import Any
 
 from ..hub.progress import human_bytes, human_seconds
 
-ALIASES_HELP = "a hub repo id (e.g. stepfun-ai/stepvideo-t2v) or an alias: base, turbo"
+ALIASES_HELP = "a hub repo id (e.g. stepfun-ai/stepvideo-t2v) or an alias: base, turbo, ti2v"
 
 
 def register(subparsers) -> None:

@@ -44,15 +44,16 @@ from stepvideo.hub.resolve import (  # noqa: E402
     resolve_model_roots,
 )
 from stepvideo.hub.transfer import DiskFull, HashMismatch  # noqa: E402
-from stepvideo.presets import BASE_REPO, TURBO_REPO  # noqa: E402
+from stepvideo.presets import BASE_REPO, TI2V_REPO, TURBO_REPO  # noqa: E402
 
 KNOWN_MODELS = {
     BASE_REPO: "Step-Video-T2V (30B), 50 steps",
     TURBO_REPO: "Step-Video-T2V Turbo (distilled transformer, 15 steps; encoders and VAE from the base repo)",
+    TI2V_REPO: "Step-Video-TI2V (30B image-to-video, 50 steps; encoders and VAE identical to T2V's are shared)",
 }
 
 __all__ = [
-    "ALIASES", "BASE_REPO", "KNOWN_MODELS", "MODELS_DIR_ENV", "TURBO_REPO",
+    "ALIASES", "BASE_REPO", "KNOWN_MODELS", "MODELS_DIR_ENV", "TI2V_REPO", "TURBO_REPO",
     "CleanReport", "DeleteReport", "DiskFull", "DownloadPlan", "HashMismatch", "HubUnreachable",
     "RepoNotFound", "RevisionNotFound", "InstalledVersion", "ModelFolders", "PlannedFile", "VerifyReport",
     "cache_root", "canonical_model", "clean", "delete_version", "download", "list_installed", "model_info",

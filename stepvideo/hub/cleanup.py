@@ -115,7 +115,9 @@ def delete_version(model: str, revision: str | None = None, *, cache_dir: str | 
 
 def _remove_file(path: Path) -> int:
     try:
-        size = 0 if path.is_symlink() else path.stat().st_size
+        st = path.lstat()
+        # A symlink frees nothing, nor does a blob hard-linked into another repo (hub/shared_blobs.py).
+        size = 0 if path.is_symlink() or st.st_nlink > 1 else st.st_size
         path.unlink()
         return size
     except FileNotFoundError:

@@ -32,6 +32,7 @@ from stepvideo.hub.progress import Progress, human_bytes
 from stepvideo.hub.remote import RemoteFile, fetch_version
 from stepvideo.hub.resolve import canonical_model
 from stepvideo.hub.select import is_transformer_only, select
+from stepvideo.hub.shared_blobs import adopt_shared_blob, find_shared_blob
 from stepvideo.hub.transfer import DiskFull, fetch_blob
 from stepvideo.hub.verified import blob_state, record_results
 from stepvideo.presets import BASE_REPO
@@ -47,8 +48,10 @@ class PlannedFile:
     path: str
     size: int
     etag: str
-    state: str  # cached | partial | missing | corrupt
-    on_disk: int  # usable bytes already there (whole file when cached, the partial's length when partial)
+    state: str  # cached | shared | partial | missing | corrupt
+    # usable bytes already there (whole file when cached or shared by another repo, the partial's length
+    # when partial)
+    on_disk: int
 
     @property
     def to_fetch(self) -> int:
@@ -146,7 +149,9 @@ def _plan_files(repo: RepoCache, commit: str, files: list[RemoteFile]) -> tuple[
             continue
         partial = repo.partial(f.etag)
         have = partial.stat().st_size if partial.is_file() else 0
-        if 0 < have <= f.size:
+        if state == "missing" and find_shared_blob(repo, f) is not None:  # e.g. TI2V's T2V encoders
+            planned.append(PlannedFile(f.path, f.size, f.etag, "shared", f.size))
+        elif 0 < have <= f.size:
             planned.append(PlannedFile(f.path, f.size, f.etag, "partial", have))
         else:
             planned.append(PlannedFile(f.path, f.size, f.etag, state, 0))
@@ -261,7 +266,8 @@ class _NoSymlinkNote:
 def _fetch_one(part: DownloadPlan, pf: PlannedFile, rf: RemoteFile, progress: Progress, should_stop, retries,
                no_links: _NoSymlinkNote) -> None:
     repo = RepoCache(part.cache_dir, part.repo_id)
-    if pf.state != "cached":
+    shared = pf.state == "shared" and adopt_shared_blob(repo, rf)
+    if pf.state != "cached" and not shared:
         kwargs = {} if retries is None else {"retries": retries}
         fetch_blob(
             repo, part.commit, rf, on_bytes=lambda n: progress.add(n, rf.path), on_restart=progress.uncount,

@@ -11,9 +11,9 @@ from pathlib import Path
 from stepvideo.engine import layout
 from stepvideo.errors import WeightsNotFound
 from stepvideo.hub.cache import REPO_ID_RE, RepoCache, cache_root
-from stepvideo.presets import BASE_REPO, TURBO_REPO
+from stepvideo.presets import BASE_REPO, TI2V_REPO, TURBO_REPO
 
-ALIASES = {"base": BASE_REPO, "turbo": TURBO_REPO}
+ALIASES = {"base": BASE_REPO, "turbo": TURBO_REPO, "ti2v": TI2V_REPO}
 
 COMPONENT_FILES = (*layout.ENCODER_FILES, *layout.VAE_FILES)
 
