@@ -135,5 +135,7 @@ def make_tiny_model(directory: str | Path, turbo: bool = False, seed: int = 0, t
     (root / "vae").mkdir(parents=True, exist_ok=True)
     vae_state = {k: v.to(torch.bfloat16) for k, v in vae_state.items()}  # half the bytes; it runs in bf16
     save_file(vae_state, str(root / layout.VAE_WEIGHTS),
-              metadata={"format": "pt", VAE_CONFIG_METADATA_KEY: json.dumps(dataclasses.asdict(vae_config))})
+              # One metadata key only: safetensors writes a metadata map in hash order, so two keys could
+              # come out in either order and make byte-identical VAEs (T2V and TI2V tiny models) differ.
+              metadata={VAE_CONFIG_METADATA_KEY: json.dumps(dataclasses.asdict(vae_config))})
     return root
