@@ -1,4 +1,10 @@
-"""A small live chart of VRAM and host RAM over time (QPainter; no chart library needed)."""
+"""A small live chart of VRAM and host RAM over time (QPainter; no chart library needed).
+
+A frame costs few Qt calls on purpose: the frame, axis labels, totals and legend are painted once into a
+cached pixmap, and each series is one QPolygonF drawn with one drawPolyline. PySide6 6.12.0 on Python < 3.12
+drops a reference to None on every void Qt call; the old loop (QPainterPath.lineTo per point, up to 2 × 2,000
+a frame) used up None's ~5,000 references in minutes and aborted the app (issue 10, none_dealloc).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from stepvideo_desktop import theme
@@ -30,6 +36,8 @@ class MemoryChart(QWidget):
         self.points: deque[Point] = deque(maxlen=2000)
         self.vram_total: float | None = None
         self.ram_total: float | None = None
+        self._description = ""
+        self._background: tuple[tuple, QPixmap] | None = None  # (what it shows, the pixmap)
 
     def add(self, t: float, vram: float | None, ram: float, vram_total: float | None, ram_total: float) -> None:
         self.points.append(Point(t, vram, ram))
@@ -40,24 +48,59 @@ class MemoryChart(QWidget):
         desc = f"RAM {last.ram / 1e9:.1f} of {ram_total / 1e9:.0f} GB"
         if vram is not None and self.vram_total:
             desc = f"VRAM {vram / 1e9:.1f} of {self.vram_total / 1e9:.0f} GB, " + desc
-        self.setAccessibleDescription(desc)
+        if desc != self._description:  # at 0.1 GB resolution it rarely changes: spare the Qt call
+            self._description = desc
+            self.setAccessibleDescription(desc)
         self.update()
 
     def clear(self) -> None:
         self.points.clear()
         self.update()
 
+    def _area(self) -> QRectF:
+        return QRectF(self.rect()).adjusted(40, 8, -8, -24)
+
+    def _top(self) -> float:
+        top = max([v for v in (self.vram_total, self.ram_total) if v] or [1e9])
+        return max(top, max((max(pt.ram, pt.vram or 0) for pt in self.points), default=0)) * 1.05
+
     def paintEvent(self, _event) -> None:  # noqa: N802
         c = theme.colors()
+        area, top = self._area(), self._top()
         p = QPainter(self)
+        p.drawPixmap(0, 0, self._background_pixmap(c, area, top))
+        if not self.points:
+            return
+        t_end = self.points[-1].t
+        t_start = max(self.points[0].t, t_end - WINDOW_SECONDS)
+        sx, sy = area.width() / max(t_end - t_start, 1.0), area.height() / top
+        left, bottom = area.left(), area.bottom()
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = QRectF(self.rect()).adjusted(40, 8, -8, -24)
+        for getter, color in ((lambda pt: pt.ram, c.ok), (lambda pt: pt.vram, c.accent)):
+            line = [QPointF(left + (pt.t - t_start) * sx, bottom - value * sy)
+                    for pt in self.points if pt.t >= t_start and (value := getter(pt)) is not None]
+            if line:
+                p.setPen(QPen(QColor(color), 2))
+                p.drawPolyline(QPolygonF(line))
+
+    def _background_pixmap(self, c: theme.Colors, area: QRectF, top: float) -> QPixmap:
+        ratio = self.devicePixelRatioF()
+        key = (self.width(), self.height(), ratio, self.font().key(), c, top, self.vram_total, self.ram_total,
+               bool(self.points))
+        if self._background is None or self._background[0] != key:
+            self._background = (key, self._paint_background(c, area, top, ratio))
+        return self._background[1]
+
+    def _paint_background(self, c: theme.Colors, area: QRectF, top: float, ratio: float) -> QPixmap:
+        pixmap = QPixmap(round(self.width() * ratio), round(self.height() * ratio))
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pixmap)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(QPen(QColor(c.border), 1))
         p.drawRect(area)
-        top = max([v for v in (self.vram_total, self.ram_total) if v] or [1e9])
-        top = max(top, max((max(pt.ram, pt.vram or 0) for pt in self.points), default=0)) * 1.05
         p.setPen(QColor(c.muted))
-        font = p.font()
+        font = QFont(self.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
         p.setFont(font)
         for frac in (0.0, 0.5, 1.0):
@@ -66,34 +109,14 @@ class MemoryChart(QWidget):
                        f"{top * frac / 1e9:.0f} GB")
         if not self.points:
             p.drawText(area, Qt.AlignmentFlag.AlignCenter, "Memory will appear here while the app runs")
-            return
-        t_end = self.points[-1].t
-        t_start = max(self.points[0].t, t_end - WINDOW_SECONDS)
-        span = max(t_end - t_start, 1.0)
-
-        def xy(t: float, value: float) -> QPointF:
-            return QPointF(area.left() + (t - t_start) / span * area.width(), area.bottom() - value / top * area.height())
-
+            p.end()
+            return pixmap
         ram_color, vram_color = QColor(c.ok), QColor(c.accent)
         for total, color in ((self.vram_total, vram_color), (self.ram_total, ram_color)):
             if total:
-                pen = QPen(color, 1, Qt.PenStyle.DashLine)
-                p.setPen(pen)
-                p.drawLine(xy(t_start, total), xy(t_end, total))
-        for getter, color in ((lambda pt: pt.ram, ram_color), (lambda pt: pt.vram, vram_color)):
-            path = QPainterPath()
-            started = False
-            for pt in self.points:
-                value = getter(pt)
-                if pt.t < t_start or value is None:
-                    continue
-                if started:
-                    path.lineTo(xy(pt.t, value))
-                else:
-                    path.moveTo(xy(pt.t, value))
-                    started = True
-            p.setPen(QPen(color, 2))
-            p.drawPath(path)
+                p.setPen(QPen(color, 1, Qt.PenStyle.DashLine))
+                y = area.bottom() - total / top * area.height()
+                p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
         legend_y = area.bottom() + 6
         x = area.left()
         for name, color, present in (("VRAM", vram_color, self.vram_total is not None), ("RAM", ram_color, True),
@@ -107,3 +130,5 @@ class MemoryChart(QWidget):
             x += 96
         if self.vram_total is None:
             p.drawText(QRectF(x, legend_y, 240, 16), Qt.AlignmentFlag.AlignVCenter, "no NVIDIA GPU: RAM only")
+        p.end()
+        return pixmap

@@ -125,7 +125,9 @@ class QueueView(QWidget):
 
         self.table = QTableView()
         self.table.setModel(model)
-        self.table.setItemDelegate(QueueDelegate(self.table))
+        delegate = QueueDelegate(self.table)  # only where it paints: other cells stay in C++, no Python call each
+        for column in (COL_STATUS, COL_PROGRESS):
+            self.table.setItemDelegateForColumn(column, delegate)
         self.table.setAccessibleName("Jobs")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
