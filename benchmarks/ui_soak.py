@@ -40,11 +40,11 @@ def child(args: argparse.Namespace) -> int:
     from PySide6 import __version__ as pyside_version
     from PySide6.QtCore import QEvent, QObject, QTimer, qVersion
 
-    from desktop.app import make_application
+    from stepvideo_desktop.app import make_application
 
     app = make_application([sys.argv[0]])
-    from desktop.controller import Controller
     from stepvideo.api import GenerationRequest
+    from stepvideo_desktop.controller import Controller
 
     c = Controller(start_worker=True)
     c.store.update(active_model=args.model, previews=True, preview_every_steps=5)

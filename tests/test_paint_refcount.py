@@ -76,7 +76,7 @@ def _sample_chart(chart, n: int = 600, gpu: bool = True) -> None:
 
 @pytest.mark.parametrize("gpu", [True, False], ids=["vram+ram", "ram-only"])
 def test_memory_chart_live(qtbot, gpu):
-    from desktop.views.memory_chart import MemoryChart
+    from stepvideo_desktop.views.memory_chart import MemoryChart
 
     chart = MemoryChart()
     qtbot.addWidget(chart)
@@ -95,7 +95,7 @@ def test_memory_chart_live(qtbot, gpu):
 
 
 def test_memory_chart_empty(qtbot):
-    from desktop.views.memory_chart import MemoryChart
+    from stepvideo_desktop.views.memory_chart import MemoryChart
 
     chart = MemoryChart()
     qtbot.addWidget(chart)
@@ -104,7 +104,7 @@ def test_memory_chart_empty(qtbot):
 
 
 def _job(job_id: int, status: str, step: int | None = None):
-    from stepvideo.job_record import Job
+    from stepvideo.jobs.record import Job
 
     request = {"prompt": f"a fox number {job_id}", "preset": "standard", "width": 544, "height": 992,
                "frames": 51, "steps": 30, "seed": job_id}
@@ -116,8 +116,8 @@ def _job(job_id: int, status: str, step: int | None = None):
 
 
 def test_progress_panel_with_chart(qtbot):
-    from desktop.monitor import MemorySample
-    from desktop.views.progress_panel import ProgressPanel
+    from stepvideo_desktop.monitor import MemorySample
+    from stepvideo_desktop.views.progress_panel import ProgressPanel
 
     panel = ProgressPanel()
     qtbot.addWidget(panel)
@@ -131,8 +131,8 @@ def test_progress_panel_with_chart(qtbot):
 
 
 def test_queue_table_delegate(qtbot):
-    from desktop.views.queue_model import QueueModel
-    from desktop.views.queue_view import QueueView
+    from stepvideo_desktop.views.queue_model import QueueModel
+    from stepvideo_desktop.views.queue_view import QueueView
 
     model = QueueModel()
     statuses = ("running", "queued", "paused", "done", "failed", "cancelled", "interrupted", "queued")
@@ -146,9 +146,9 @@ def test_queue_table_delegate(qtbot):
 
 
 def test_cards_bars_and_icons(qtbot):
-    from desktop.views import icons
-    from desktop.views.gallery_model import placeholder_pixmap
-    from desktop.views.widgets import Banner, Card, Segmented, UsageBar
+    from stepvideo_desktop.views import icons
+    from stepvideo_desktop.views.gallery_model import placeholder_pixmap
+    from stepvideo_desktop.views.widgets import Banner, Card, Segmented, UsageBar
 
     card = Card("Memory")
     qtbot.addWidget(card)
