@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ._gpu_arg import add_gpu_argument, apply_gpu_argument
 from ._progress_text import describe_decode_progress
 from ._request_args import add_request_arguments, request_from_args
 
@@ -18,6 +19,7 @@ def register(subparsers) -> None:
                "2 bad arguments or missing/mismatched weights; 3 the request does not fit in memory; "
                "130 interrupted (Ctrl-C)")
     add_request_arguments(parser)
+    add_gpu_argument(parser)
     parser.add_argument("--json-events", action="store_true", help="print every progress event as a JSON line on stdout")
     parser.set_defaults(handler=run)
 
@@ -59,6 +61,7 @@ def print_json_event(e: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
+    apply_gpu_argument(args)  # before torch starts CUDA
     from ..engine.pipeline import generate  # imports torch: only once the arguments are known to be good
 
     result = generate(request, on_event=print_json_event if args.json_events else ProgressPrinter())

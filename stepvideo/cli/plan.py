@@ -12,6 +12,7 @@ from ..errors import InvalidRequest
 from ..memory import planner
 from ..memory.profiles import PROFILE_NAMES, QUANTIZATIONS
 from ..presets import DEFAULT_FRAMES, DEFAULT_SIZE, PRESETS
+from ._gpu_arg import add_gpu_argument, apply_gpu_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ti2v", action="store_true",
                    help="plan an image-to-video run (Step-Video-TI2V: its VAE encode stage and bigger DiT input)")
     p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
+    add_gpu_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -38,6 +40,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     height, width = parse_size(args.size)
+    if not args.gpu_memory:
+        apply_gpu_argument(args)  # the free memory read below is the chosen GPU's
     gpu = planner.parse_bytes(args.gpu_memory) if args.gpu_memory else None
     ram = planner.parse_bytes(args.ram) if args.ram else None
     result = planner.plan(

@@ -1,4 +1,5 @@
-"""`stepvideo queue …`: add, list, show, cancel, retry, pause, resume, remove, move, duplicate, import, run."""
+"""`stepvideo queue …`: add, list, show, cancel, retry, pause, resume, remove, move, duplicate, import, run;
+export and edit live in queue_batch.py."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import sys
 from typing import Any
 
 from ..display_text import for_display
+from ..jobs.batch_files import import_file
 from ..jobs.liveness import reap_dead_workers
 from ..jobs.store import Job, JobQueue
 from ..jobs.supervisor import DEFAULT_GRACE_S, check_grace, stop_job
 from ..jobs.transitions import STOP_ACTIONS
+from ._gpu_arg import add_gpu_argument, apply_gpu_argument
 from ._progress_text import describe_decode_progress
 from ._request_args import add_request_arguments, request_from_args
+from .queue_batch import add_batch_verbs, add_variation_arguments, queue_variations
 from .queue_import_folder import add_import_folder_verb
 
 
@@ -26,11 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add = verbs.add_parser("add", help="queue one video")
     add_request_arguments(add)
+    add_variation_arguments(add)
     add.add_argument("--json", action="store_true", help="print the job as JSON")
     add.set_defaults(handler=_add)
 
-    imp = verbs.add_parser("import", help="queue one video per line of a prompt file, with shared settings")
-    imp.add_argument("file", help="UTF-8 text file, one prompt per line")
+    imp = verbs.add_parser("import", help="queue a batch: a CSV or JSON Lines file with per-row settings, or a "
+                                          "text file with one prompt per line; the options are the shared settings")
+    imp.add_argument("file", help="FILE.csv (a header row names the columns), FILE.jsonl (one JSON object per line) "
+                                  "or a UTF-8 text file, one prompt per line")
     add_request_arguments(imp, prompt=False, output=False)
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(handler=_import)
@@ -79,8 +86,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from ..jobs.worker_entry import add_worker_arguments
 
     add_worker_arguments(run)
+    add_gpu_argument(run)
     run.add_argument("--json-events", action="store_true", help="print protocol events (JSON lines) on stdout")
     run.set_defaults(handler=_run)
+
+    add_batch_verbs(verbs, _open)
 
 
 RUN_EXIT_CODES = ("exit status: 0 every job this run took finished (or was cancelled, paused or stopped by "
@@ -124,6 +134,8 @@ def _summary(job: Job) -> str:
 
 def _add(args: argparse.Namespace) -> int:
     request = request_from_args(args)
+    if args.variations is not None or args.seed_step is not None:
+        return queue_variations(args, request, _open, _print_json)
     with _open(args) as queue:
         job = queue.add(request)
     _print_json(job.to_dict()) if args.json else print(f"queued job {job.id}")
@@ -133,7 +145,7 @@ def _add(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     settings = request_from_args(args, prompt="(each line of the file)")
     with _open(args) as queue:
-        jobs = queue.import_prompts(args.file, settings)
+        jobs = import_file(queue, args.file, settings)
     if args.json:
         _print_json([j.to_dict() for j in jobs])
     else:
@@ -230,6 +242,7 @@ def _run(args: argparse.Namespace) -> int:
         setup_logging,
     )
 
+    apply_gpu_argument(args)  # before the worker (and torch) start CUDA
     setup_logging(getattr(args, "verbose", False), stderr=False)  # main() already logs to stderr
     args.queue = args.queue or args.queue_db
     write = EventWriter(sys.stdout) if args.json_events else _human_event

@@ -46,6 +46,7 @@ class Job:
     crashes: int
     step_at: float | None = None  # wall-clock time the last step ended
     seconds_per_step: float | None = None  # how long the last step took
+    group_id: str | None = None  # variations made together share it (schema v3); None: no group
 
     @property
     def generation_request(self) -> GenerationRequest:
@@ -67,6 +68,7 @@ class Job:
             "error": {"kind": self.error_kind, "message": self.error_message} if self.error_kind else None,
             "checkpoint_step": self.checkpoint_step, "worker_pid": self.worker_pid,
             "requested": self.requested, "attempts": self.attempts, "crashes": self.crashes,
+            "group": self.group_id,
         }
 
     @classmethod

@@ -62,8 +62,15 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE jobs ADD COLUMN seconds_per_step REAL")
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    # Variations of one request (`queue add --variations N`, a `group` column in a batch file) share a
+    # group id, so the desktop shows them together and the gallery compares them. NULL: no group.
+    conn.execute("ALTER TABLE jobs ADD COLUMN group_id TEXT")
+    conn.execute("CREATE INDEX jobs_by_group ON jobs (group_id)")
+
+
 # MIGRATIONS[i] turns a version-i database into version i+1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 
 
 def schema_version() -> int:

@@ -26,6 +26,7 @@ from typing import Any
 from stepvideo.api import GenerationRequest, validate
 from stepvideo.errors import InvalidRequest, QueueDatabaseError
 from stepvideo.jobs.database import QueueDatabase
+from stepvideo.jobs.editing import JobEditing
 from stepvideo.jobs.job_images import copy_into_job, remove_job_images
 from stepvideo.jobs.record import Job, JobNotFound, JobStateError
 from stepvideo.jobs.schema import STATUSES
@@ -42,9 +43,10 @@ FINISHED = ("done", "failed", "cancelled")
 OUTPUT_FIELDS = ("output",)
 
 
-class JobQueue(WorkerTransitions, QueueDatabase):
+class JobQueue(WorkerTransitions, JobEditing, QueueDatabase):
     """The queue: reading, adding, ordering and the user's actions on jobs. The file and its
-    transactions are QueueDatabase's (database.py); the worker's transitions are WorkerTransitions'."""
+    transactions are QueueDatabase's (database.py); the worker's transitions are WorkerTransitions';
+    editing a job that has not run is JobEditing's (editing.py)."""
 
     @property
     def image_root(self) -> Path:
@@ -78,9 +80,14 @@ class JobQueue(WorkerTransitions, QueueDatabase):
         """Validate and append one job. On InvalidRequest the queue is unchanged."""
         return self.add_many([request], batch=batch)[0]
 
-    def add_many(self, requests: Iterable[GenerationRequest], *, batch: str | None = None) -> list[Job]:
-        """Validate every request first, then append all in one transaction (all or nothing)."""
+    def add_many(self, requests: Iterable[GenerationRequest], *, batch: str | None = None,
+                 groups: Iterable[str | None] | None = None) -> list[Job]:
+        """Validate every request first, then append all in one transaction (all or nothing).
+        `groups` gives each request's group id (variations shown together), None for none."""
         reqs = [validate(r) for r in requests]
+        group_ids = list(groups) if groups is not None else [None] * len(reqs)
+        if len(group_ids) != len(reqs):
+            raise ValueError(f"{len(group_ids)} group ids for {len(reqs)} requests")
         for r in reqs:  # a bad image is refused before anything is queued
             if r.image is not None:
                 check_image(r.image, r.height, r.width)
@@ -89,11 +96,12 @@ class JobQueue(WorkerTransitions, QueueDatabase):
         try:
             with self._write() as conn:
                 top = conn.execute("SELECT COALESCE(MAX(position), 0) FROM jobs").fetchone()[0]
-                for i, r in enumerate(reqs, start=1):
+                for i, (r, group_id) in enumerate(zip(reqs, group_ids), start=1):
                     cur = conn.execute(
-                        "INSERT INTO jobs (request, model, revision, status, position, batch, created_at, updated_at)"
-                        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-                        (json.dumps(r.to_dict(), ensure_ascii=False), r.model, r.revision, top + i, batch, now, now),
+                        "INSERT INTO jobs (request, model, revision, status, position, batch, group_id, created_at,"
+                        " updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                        (json.dumps(r.to_dict(), ensure_ascii=False), r.model, r.revision, top + i, batch, group_id,
+                         now, now),
                     )
                     ids.append(cur.lastrowid)
                     if r.image is not None:  # the job's own copy: it never depends on the user's file
