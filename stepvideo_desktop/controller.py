@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from stepvideo.api import GenerationRequest
 from stepvideo_desktop import assets, fit, theme
+from stepvideo_desktop.controllers.batch import BatchController
 from stepvideo_desktop.controllers.gallery import GalleryController
 from stepvideo_desktop.controllers.lifecycle import LifecycleController
 from stepvideo_desktop.controllers.models import ModelsController
@@ -54,6 +55,7 @@ class Controller(QObject):
         self.allow_worker = start_worker
 
         self.queue_ctl = QueueController(self)
+        self.batch_ctl = BatchController(self)
         self.worker_ctl = WorkerController(self)
         self.gallery_ctl = GalleryController(self)
         self.models_ctl = ModelsController(self)
@@ -87,7 +89,7 @@ class Controller(QObject):
             self.engine.start()
 
     def _wire(self) -> None:
-        for part in (self.queue_ctl, self.worker_ctl, self.gallery_ctl, self.models_ctl, self.lifecycle):
+        for part in (self.queue_ctl, self.batch_ctl, self.worker_ctl, self.gallery_ctl, self.models_ctl, self.lifecycle):
             part.wire()
         self.composer.set_predictor(self._predict)
         self.monitor.sampled.connect(self.window.status_view.show_sample)
@@ -105,6 +107,7 @@ class Controller(QObject):
             self.window.restore_geometry_b64(s.window_geometry)
             self.window.show_page(s.last_page)
         self.queue_view.set_paused(s.queue_paused)
+        self.batch_ctl.apply_gpu(s.gpu_index, first)
         self.models_ctl.refresh_choice()
         if not first:
             self.reload_gallery()
@@ -143,6 +146,12 @@ class Controller(QObject):
 
     def clear_finished(self) -> None:
         self.queue_ctl.clear_finished()
+
+    def edit_job(self, job_id: int) -> bool:
+        return self.batch_ctl.begin_edit(job_id)
+
+    def export_queue(self, which: str = "waiting", path: str | None = None) -> int | None:
+        return self.batch_ctl.export(which, path)
 
     def reload_gallery(self) -> None:
         self.gallery_ctl.reload()

@@ -32,9 +32,11 @@ class MemorySample:
 
 
 class NvmlProbe:
-    """Device 0 through NVML, or nothing. Never raises after construction."""
+    """One device (the GPU chosen in Settings; nvidia-smi's numbering) through NVML, or nothing.
+    Never raises after construction."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
         self._handle = None
         self.name: str | None = None
         self.error: str | None = None
@@ -43,9 +45,11 @@ class NvmlProbe:
 
             pynvml.nvmlInit()
             self._nvml = pynvml
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             name = pynvml.nvmlDeviceGetName(self._handle)
             self.name = name.decode() if isinstance(name, bytes) else str(name)
+            if pynvml.nvmlDeviceGetCount() > 1:  # with several GPUs, say which one the figures are for
+                self.name = f"GPU {index}: {self.name}"
         except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError, no device …
             self.error = f"{type(exc).__name__}: {exc}"
             log.info("NVML unavailable (%s); showing host RAM only", self.error)
@@ -99,6 +103,13 @@ class Monitor(QObject):
     def start(self) -> None:
         self.poll()
         self._timer.start()
+
+    def set_gpu(self, index: int) -> None:
+        """Sample GPU `index` from now on (the status bar, the memory graph and the planner follow)."""
+        if self.probe.index != index:
+            self.probe = NvmlProbe(index)
+            if self._timer.isActive():
+                self.poll()
 
     def stop(self) -> None:
         self._timer.stop()

@@ -43,6 +43,12 @@ class Lifecycle(Protocol):
     def finish_close(self) -> None: ...
 
 
+class BatchActions(Protocol):
+    """The batch controller as the queue controller uses it."""
+
+    def begin_edit(self, job_id: int) -> bool: ...
+
+
 class AppServices(Protocol):
     store: SettingsStore
     queue: JobQueue
@@ -57,6 +63,7 @@ class AppServices(Protocol):
     queue_model: QueueModel
     gallery_model: GalleryModel
     queue_ctl: QueueRunner
+    batch_ctl: BatchActions
     lifecycle: Lifecycle
     allow_worker: bool
     stop_grace_s: float

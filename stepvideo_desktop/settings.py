@@ -48,6 +48,9 @@ class AppSettings:
     # Added without a schema bump: a file without it loads with the default (no folders).
     local_models: tuple[str, ...] = ()
     queue_paused: bool = False  # survives restarts: a queue paused at quit stays paused
+    # The GPU the worker renders on (nvidia-smi's number); None: the first one (CUDA's default). Added
+    # without a schema bump, like local_models.
+    gpu_index: int | None = None
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     last_page: int = 0
     schema_version: int = SCHEMA_VERSION
@@ -66,6 +69,9 @@ class AppSettings:
         for name in ("previews", "keep_model_loaded", "notifications", "queue_paused"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name.replace('_', ' ')} must be true or false")
+        if self.gpu_index is not None and (isinstance(self.gpu_index, bool) or not isinstance(self.gpu_index, int)
+                                           or self.gpu_index < 0):
+            raise SettingsError(f"GPU {self.gpu_index!r} is not allowed; it must be a GPU number (0, 1, …) or null")
         if not 0 <= int(self.last_page) <= 4:
             raise SettingsError(f"last page {self.last_page!r} is not allowed; it must be 0 to 4")
         self._check_local_models()

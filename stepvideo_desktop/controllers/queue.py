@@ -16,7 +16,9 @@ from PySide6.QtWidgets import QFileDialog
 
 from stepvideo.api import GenerationRequest
 from stepvideo.errors import InvalidRequest, StepVideoError
+from stepvideo.jobs.batch_files import import_file
 from stepvideo.jobs.store import FINISHED
+from stepvideo.jobs.variations import add_variations
 from stepvideo_desktop.views.queue_model import preview_of
 
 if TYPE_CHECKING:
@@ -65,14 +67,18 @@ class QueueController(QObject):
 
     def add_job(self, request: GenerationRequest, front: bool = False) -> int | None:
         app = self.app
+        count = app.composer.variation_count()
         try:
-            job = app.queue.add(request)
+            jobs = add_variations(app.queue, request, count)  # one job (no group) when count is 1
             if front:
-                app.queue.move(job.id, 0)
+                for index, added in enumerate(jobs):
+                    app.queue.move(added.id, index)
         except InvalidRequest as exc:
             app.composer.error.setText(str(exc))
             return None
-        app.window.statusBar().showMessage(f"Job {job.id} added to the queue" + (" (next)" if front else ""), 4000)
+        job = jobs[0]
+        what = f"{count} variations (jobs {job.id}–{jobs[-1].id})" if count > 1 else f"Job {job.id}"
+        app.window.statusBar().showMessage(f"{what} added to the queue" + (" (next)" if front else ""), 4000)
         self.reload()
         self.kick()
         return job.id
@@ -134,6 +140,9 @@ class QueueController(QObject):
                     app.queue.duplicate(job_id)
                 elif action == "remove":
                     app.queue.remove(job_id)
+                elif action == "edit":
+                    app.batch_ctl.begin_edit(job_id)
+                    return
                 elif action == "reuse":
                     app.composer.load_request(app.queue.get(job_id).generation_request)
                     app.window.show_page("composer")
@@ -197,17 +206,19 @@ class QueueController(QObject):
     def import_prompts(self, path: str | None = None) -> int:
         app = self.app
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(app.window, "Import prompts", str(Path.home()),
-                                                  "Text files (*.txt);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(
+                app.window, "Import a batch", str(Path.home()),
+                "Batches and prompt lists (*.csv *.jsonl *.ndjson *.txt);;All files (*)")
             if not path:
                 return 0
         try:
-            jobs = app.queue.import_prompts(path, app.composer.settings_request())
+            jobs = import_file(app.queue, path, app.composer.settings_request())
         except StepVideoError as exc:
             app.queue_view.banner.show_message(str(exc))
             return 0
         app.queue_view.banner.show_message(
-            f"Imported {len(jobs)} prompts from {Path(path).name} with the settings on Create.", kind="info")
+            f"Imported {len(jobs)} jobs from {Path(path).name}; what the file leaves out comes from Create.",
+            kind="info")
         self.reload()
         self.kick()
         return len(jobs)

@@ -42,6 +42,10 @@ class WorkerController(QObject):
         env = {"STEPVIDEO_VIDEOS_DIR": str(s.output_path)}
         if s.models_dir:
             env["STEPVIDEO_MODELS_DIR"] = s.models_dir
+        if s.gpu_index is not None:
+            from stepvideo.gpus import gpu_environment
+
+            env.update(gpu_environment(s.gpu_index))  # the worker sees only the chosen GPU, as cuda:0
         return env
 
     def on_event(self, ev: dict) -> None:

@@ -40,6 +40,7 @@ from stepvideo_desktop import theme
 from stepvideo_desktop.fit import FitEstimate
 from stepvideo_desktop.token_counter import TokenCounter
 from stepvideo_desktop.views import icons
+from stepvideo_desktop.views.variation_controls import EditJobBar, VariationsField
 from stepvideo_desktop.views.widgets import (
     GRID,
     Card,
@@ -124,9 +125,11 @@ class QualityField(QWidget):
 
 
 class ComposerView(QWidget):
-    """Emits `submitted(request, front)`; front=True for "Generate next"."""
+    """Emits `submitted(request, front)`; front=True for "Generate next". While a queued job is open for
+    editing it emits `update_requested(job_id, request)` instead."""
 
     submitted = Signal(object, bool)
+    update_requested = Signal(int, object)
     request_changed = Signal()
 
     def __init__(self, examples: list[str], predict: Callable[[GenerationRequest], FitEstimate | None] | None = None,
@@ -288,6 +291,9 @@ class ComposerView(QWidget):
         seed_row.addWidget(self.dice)
         seed_row.addWidget(self.lock)
         video.body.addLayout(seed_row)
+        self.variations = VariationsField()
+        self.variations.changed.connect(self._variations_changed)
+        video.body.addWidget(self.variations)
         col.addWidget(video)
 
         quality = Card("Quality")
@@ -333,6 +339,10 @@ class ComposerView(QWidget):
         buttons.addWidget(self.next_button, 0, 0)
         buttons.addWidget(self.add_button, 0, 1)
         col.addLayout(buttons)
+        self.edit_bar = EditJobBar()
+        self.edit_bar.update_clicked.connect(lambda: self._submit(False))
+        self.edit_bar.cancel_clicked.connect(self.end_edit)
+        col.addWidget(self.edit_bar)
         col.addStretch(1)
         return host
 
@@ -445,6 +455,28 @@ class ComposerView(QWidget):
         self.lock.setChecked(True)  # reusing settings means this exact video again
         self.set_profile(request.profile)
 
+    def variation_count(self) -> int:
+        return self.variations.value()
+
+    def _variations_changed(self, n: int) -> None:
+        self.add_button.setText(f"Add {n} to queue" if n > 1 else "Add to queue")
+
+    def begin_edit(self, job_id: int, request: GenerationRequest, checkpoint_step: int | None = None) -> None:
+        """Open a queued job's request for editing: "Update job" replaces "Add to queue" until done."""
+        self.load_request(request)
+        self.edit_bar.begin(job_id, checkpoint_step)
+        for w in (self.add_button, self.next_button, self.variations):
+            w.hide()
+
+    def end_edit(self) -> None:
+        self.edit_bar.end()
+        for w in (self.add_button, self.next_button, self.variations):
+            w.show()
+
+    @property
+    def editing_job(self) -> int | None:
+        return self.edit_bar.job_id
+
     def _submit(self, front: bool) -> None:
         try:
             request = self.request()
@@ -452,6 +484,9 @@ class ComposerView(QWidget):
             self.error.setText(str(exc))
             return
         if self._fit is not None and self._fit.level == "no":
+            return
+        if self.editing_job is not None:
+            self.update_requested.emit(self.editing_job, request)
             return
         self.submitted.emit(request, front)
         if not self.lock.isChecked():
@@ -519,3 +554,4 @@ class ComposerView(QWidget):
     def _set_buttons(self, enabled: bool) -> None:
         self.add_button.setEnabled(enabled)
         self.next_button.setEnabled(enabled)
+        self.edit_bar.update.setEnabled(enabled)

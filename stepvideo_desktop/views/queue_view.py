@@ -30,6 +30,7 @@ from stepvideo_desktop.views.queue_model import (
     PROGRESS_ROLE,
     QueueModel,
 )
+from stepvideo_desktop.views.variation_group_model import VariationGroupModel
 from stepvideo_desktop.views.widgets import GRID, Banner, muted, push_button, title
 
 # Which actions apply to which statuses (the queue enforces the same rules and says so if not).
@@ -40,6 +41,7 @@ ACTIONS = {
     "retry": ("Retry", ("failed", "cancelled", "interrupted")),
     "duplicate": ("Duplicate", ("queued", "running", "paused", "done", "failed", "cancelled", "interrupted")),
     "reuse": ("Reuse settings", ("queued", "running", "paused", "done", "failed", "cancelled", "interrupted")),
+    "edit": ("Edit…", ("queued", "paused", "interrupted", "failed")),  # opens in Create, "Update job"
     "remove": ("Remove", ("queued", "paused", "done", "failed", "cancelled", "interrupted")),
 }
 
@@ -93,6 +95,7 @@ class QueueView(QWidget):
     action_requested = Signal(str, list)  # action name, job ids
     pause_queue_toggled = Signal(bool)
     import_requested = Signal()
+    export_requested = Signal(str)  # "waiting" or "all"
     clear_finished_requested = Signal()
 
     def __init__(self, model: QueueModel, parent: QWidget | None = None) -> None:
@@ -112,19 +115,29 @@ class QueueView(QWidget):
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self._pause_toggled)
         self.import_button = push_button("Import prompts…", "import")
-        self.import_button.setToolTip("A text file with one prompt per line; each becomes a job with the settings on Create")
+        self.import_button.setToolTip("A CSV or JSON Lines file with settings per row, or a text file with one prompt "
+                                      "per line; what a row leaves out comes from the settings on Create")
         self.import_button.clicked.connect(self.import_requested)
+        self.export_button = push_button("Export…", "download")
+        self.export_button.setToolTip("Save jobs as JSON Lines, to import on another machine")
+        self.export_menu = QMenu(self.export_button)
+        for key, label in (("waiting", "Export waiting jobs…"), ("all", "Export all jobs…")):
+            self.export_menu.addAction(label, lambda k=key: self.export_requested.emit(k))
+        self.export_button.setMenu(self.export_menu)
         self.clear_button = push_button("Clear finished", "check")
         self.clear_button.setToolTip("Remove finished, failed and cancelled jobs from the list (their videos stay)")
         self.clear_button.clicked.connect(self.clear_finished_requested)
-        for b in (self.pause_button, self.import_button, self.clear_button):
+        for b in (self.pause_button, self.import_button, self.export_button, self.clear_button):
             bar.addWidget(b)
         outer.addLayout(bar)
         self.banner = Banner()
         outer.addWidget(self.banner)
 
         self.table = QTableView()
-        self.table.setModel(model)
+        self.groups = VariationGroupModel(model, self)  # the jobs with a collapsible header per variation group
+        self.table.setModel(self.groups)
+        self.table.clicked.connect(self._clicked)
+        self.table.doubleClicked.connect(self._double_clicked)
         delegate = QueueDelegate(self.table)  # only where it paints: other cells stay in C++, no Python call each
         for column in (COL_STATUS, COL_PROGRESS):
             self.table.setItemDelegateForColumn(column, delegate)
@@ -203,8 +216,18 @@ class QueueView(QWidget):
         self.empty.setVisible(not jobs)
 
     def selected_ids(self) -> list[int]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [self.model.jobs[r].id for r in rows if r < len(self.model.jobs)]
+        """The selected jobs; a selected group header stands for every job of its group."""
+        return self.groups.job_ids_at(sorted({i.row() for i in self.table.selectionModel().selectedRows()}))
+
+    def _clicked(self, index) -> None:
+        group = self.groups.group_at(index.row())
+        if group is not None and index.column() == COL_HANDLE:
+            self.groups.toggle(group)
+
+    def _double_clicked(self, index) -> None:
+        group = self.groups.group_at(index.row())
+        if group is not None and index.column() != COL_HANDLE:  # the handle's click already toggled
+            self.groups.toggle(group)
 
     def _menu(self, pos) -> None:
         index = self.table.indexAt(pos)
@@ -219,7 +242,7 @@ class QueueView(QWidget):
             action = QAction(label, menu)
             if key == "remove":
                 action.setShortcut(QKeySequence.StandardKey.Delete)
-            action.setEnabled(any(s in allowed for s in statuses))
+            action.setEnabled(any(s in allowed for s in statuses) and (key != "edit" or len(ids) == 1))
             action.triggered.connect(lambda _=False, k=key: self.action_requested.emit(k, ids))
             menu.addAction(action)
         menu.popup(self.table.viewport().mapToGlobal(pos))

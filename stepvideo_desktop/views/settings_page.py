@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from stepvideo import paths
 from stepvideo.api import PROFILES
+from stepvideo.gpus import Gpu, list_gpus
 from stepvideo.presets import PRESETS
 from stepvideo_desktop.settings import THEMES, AppSettings, SettingsError
 from stepvideo_desktop.settings_store import SettingsStore
@@ -53,10 +54,12 @@ class FolderField(QWidget):
 
 
 class SettingsPage(QWidget):
-    def __init__(self, store: SettingsStore, default_models_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(self, store: SettingsStore, default_models_dir: str, gpus: list[Gpu] | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("page")
         self._store = store
+        self.gpus = list_gpus() if gpus is None else gpus  # NVML, never torch: the UI makes no CUDA context
         outer = QVBoxLayout(self)
         outer.setContentsMargins(3 * GRID, 3 * GRID, 3 * GRID, 3 * GRID)
         outer.setSpacing(2 * GRID)
@@ -97,6 +100,18 @@ class SettingsPage(QWidget):
         form.addRow("Memory profile", self.default_profile)
         col.addWidget(defaults)
 
+        self.gpu_card = Card("GPU")  # only with a choice to make: more than one NVIDIA GPU
+        form = self._form(self.gpu_card)
+        self.gpu = QComboBox()
+        self.gpu.setAccessibleName("GPU for rendering")
+        for gpu in self.gpus:
+            self.gpu.addItem(gpu.label(), gpu.index)
+        form.addRow("Render on", self.gpu)
+        self.gpu_card.body.addWidget(muted("The worker runs on this GPU; the status bar, the memory graph and the "
+                                           "memory prediction on Create show it. A running job finishes where it is."))
+        self.gpu_card.setVisible(len(self.gpus) > 1)
+        col.addWidget(self.gpu_card)
+
         render = Card("While rendering")
         form = self._form(render)
         self.previews = QCheckBox("Show preview frames while a job runs")
@@ -132,6 +147,7 @@ class SettingsPage(QWidget):
 
         for w in (self.default_preset, self.default_profile, self.preview_every, self.checkpoint_every, self.theme):
             w.setMaximumWidth(40 * GRID)
+        self.gpu.setMaximumWidth(60 * GRID)
         self.show_settings(store.value)
         self._connect()
         store.changed.connect(self.show_settings)
@@ -156,6 +172,7 @@ class SettingsPage(QWidget):
         self.keep_loaded.toggled.connect(lambda on: self._apply(keep_model_loaded=on))
         self.notifications.toggled.connect(lambda on: self._apply(notifications=on))
         self.theme.currentIndexChanged.connect(lambda: self._apply(theme=self.theme.currentData()))
+        self.gpu.currentIndexChanged.connect(lambda: self._apply(gpu_index=self.gpu.currentData()))
 
     def _apply(self, **changes) -> None:
         try:
@@ -166,7 +183,7 @@ class SettingsPage(QWidget):
 
     def show_settings(self, s: AppSettings) -> None:
         widgets = (self.output_dir.edit, self.models_dir.edit, self.default_preset, self.default_profile, self.previews,
-                   self.preview_every, self.checkpoint_every, self.keep_loaded, self.notifications, self.theme)
+                   self.preview_every, self.checkpoint_every, self.keep_loaded, self.notifications, self.theme, self.gpu)
         for w in widgets:
             w.blockSignals(True)
         self.output_dir.edit.setText(s.output_dir)
@@ -179,5 +196,6 @@ class SettingsPage(QWidget):
         self.keep_loaded.setChecked(s.keep_model_loaded)
         self.notifications.setChecked(s.notifications)
         self.theme.setCurrentIndex(self.theme.findData(s.theme))
+        self.gpu.setCurrentIndex(max(self.gpu.findData(s.gpu_index or 0), 0))
         for w in widgets:
             w.blockSignals(False)
