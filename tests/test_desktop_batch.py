@@ -152,3 +152,36 @@ def test_no_gpu_picker_with_one_gpu(qtbot, app_dirs, monkeypatch):  # noqa: F811
         assert c.window.status_view.gpu.label.text() == "NVIDIA RTX 4090"
     finally:
         c.shutdown()
+
+
+def test_gallery_compares_a_groups_videos_side_by_side(controller, sandbox):
+    import numpy as np
+
+    from stepvideo.engine import video_io
+    from stepvideo.jobs.variations import add_variations
+
+    c = controller
+    jobs = add_variations(c.queue, c.composer.settings_request().replace(prompt="a kite", height=32, width=32,
+                                                                          frames=17, seed=5), 3)
+    for shade, job in enumerate(jobs[:2]):  # two of three finished: those two are compared
+        path = sandbox / "videos" / f"kite-{job.id}.mp4"
+        meta = {"request": job.request, "seed": job.request["seed"]}
+        video_io.write_mp4(np.full((17, 32, 32, 3), 60 * shade, np.uint8), path, meta)
+        video_io.write_sidecar(path, meta)
+        c.queue.claim_next(pid=os.getpid())
+        c.queue.mark_done(job.id, {"video": str(path)})
+    lone = sandbox / "videos" / "lone.mp4"
+    video_io.write_mp4(np.zeros((17, 32, 32, 3), np.uint8), lone, {"request": {"prompt": "lone", "seed": 1}})
+    c.reload_gallery()
+    c.window.show_page("gallery")
+    assert c.gallery.select_path(str(lone)) and not c.gallery.compare.isVisibleTo(c.window)
+    assert c.gallery.select_path(str(sandbox / "videos" / f"kite-{jobs[0].id}.mp4"))
+    assert c.gallery.compare.isVisibleTo(c.window)
+    dialog = c.gallery_ctl.compare_variations(c.gallery.current())
+    try:
+        assert [p.source for p in dialog.players] == [str(sandbox / "videos" / f"kite-{j.id}.mp4") for j in jobs[:2]]
+        assert [label.text().split(" · ")[0] for label in dialog.labels] == ["seed 5", "seed 6"]
+        dialog.play_all.click()
+        assert dialog.play_all.text() == "Pause all"
+    finally:
+        dialog.close()

@@ -71,6 +71,7 @@ class GalleryController(QObject):
             lambda item: QDesktopServices.openUrl(QUrl.fromLocalFile(str(item.path.parent))))
         gallery.copy_prompt_requested.connect(lambda item: QGuiApplication.clipboard().setText(item.prompt))
         gallery.delete_requested.connect(self.delete_video)
+        gallery.compare_requested.connect(self.compare_variations)
         gallery.undo_requested.connect(self.undo_delete)
         self.app.window.video_dropped.connect(self.load_video_settings)
 
@@ -78,8 +79,29 @@ class GalleryController(QObject):
         gallery = self.app.gallery
         current = gallery.current()
         self.app.gallery_model.load(self.app.store.value.output_path)
+        gallery.set_variation_groups(self.variation_groups())
         if current is not None:
             gallery.select_path(str(current.path))
+
+    def variation_groups(self) -> dict[str, list[str]]:
+        """video path -> the videos of its variation group, from the queue's finished jobs (a group is
+        known while its jobs are in the queue; "Clear finished" forgets it, the videos stay)."""
+        by_group: dict[str, list[str]] = {}
+        for job in self.app.queue.list(["done"]):
+            if job.group_id and job.outputs.get("video"):
+                by_group.setdefault(job.group_id, []).append(str(job.outputs["video"]))
+        return {path: paths for paths in by_group.values() for path in paths}
+
+    def compare_variations(self, item: GalleryItem):
+        from stepvideo_desktop.views.variation_compare import VariationCompareDialog
+
+        items = self.app.gallery.variations_of(item)
+        if len(items) < 2:
+            return None
+        dialog = VariationCompareDialog(items, self.app.window)
+        dialog.setModal(False)
+        dialog.show()
+        return dialog
 
     def reuse_item(self, item: GalleryItem) -> None:
         self.load_video_settings(str(item.path))

@@ -63,6 +63,7 @@ class GalleryView(QWidget):
     open_folder_requested = Signal(object)
     delete_requested = Signal(object)
     copy_prompt_requested = Signal(object)
+    compare_requested = Signal(object)  # GalleryItem: compare its variation group side by side
     undo_requested = Signal()
 
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
@@ -134,8 +135,12 @@ class GalleryView(QWidget):
         self.open_folder = push_button("Open folder", "folder")
         self.copy_prompt = push_button("Copy prompt", "copy")
         self.delete = push_button("Delete", "trash")
+        self.compare = push_button("Compare variations", "gallery")
+        self.compare.setToolTip("Play this video's variations (same request, other seeds) side by side")
+        self.variation_groups: dict[str, list[str]] = {}  # video path -> the paths of its group's videos
         for button, signal in ((self.reuse, self.reuse_requested), (self.open_folder, self.open_folder_requested),
-                               (self.copy_prompt, self.copy_prompt_requested), (self.delete, self.delete_requested)):
+                               (self.copy_prompt, self.copy_prompt_requested), (self.compare, self.compare_requested),
+                               (self.delete, self.delete_requested)):
             button.clicked.connect(lambda _=False, s=signal: self.current() and s.emit(self.current()))
             actions.addWidget(button)
         actions.addStretch(1)
@@ -202,6 +207,7 @@ class GalleryView(QWidget):
     def show_item(self, item: GalleryItem | None) -> None:
         for b in (self.reuse, self.open_folder, self.copy_prompt, self.delete):
             b.setEnabled(item is not None)
+        self.compare.setVisible(item is not None and len(self.variations_of(item)) > 1)
         self.reuse.setEnabled(item is not None and item.metadata is not None)
         if item is None:
             self.player.load(None)
@@ -210,6 +216,18 @@ class GalleryView(QWidget):
         self.player.load(str(item.path), poster=item.thumbnail)
         self.meta.setText(details_html(details(item)))
         self.meta.setAccessibleDescription("; ".join(f"{k}: {v}" for k, v in details(item)))
+
+
+    def set_variation_groups(self, groups: dict[str, list[str]]) -> None:
+        self.variation_groups = groups
+        item = self.current()
+        self.compare.setVisible(item is not None and len(self.variations_of(item)) > 1)
+
+    def variations_of(self, item: GalleryItem) -> list[GalleryItem]:
+        """The videos of `item`'s variation group that are in the gallery (queue order), itself included."""
+        paths = self.variation_groups.get(str(item.path), [])
+        found = [self.model.item(row) for row in (self.model.row_of(p) for p in paths) if row is not None]
+        return [i for i in found if i is not None]
 
 
 def details_html(rows: list[tuple[str, str]]) -> str:
