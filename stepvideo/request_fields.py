@@ -88,6 +88,8 @@ WORDS: dict[str, _Parser] = {
     "profile": lambda v: {"profile": _text("profile", v).strip()},
     "quantization": lambda v: {"quantization": _text("quantization", v).strip()},
     "output": lambda v: {"output": _text("output", v)},
+    "image": lambda v: {"image": _text("image", v)},  # image-to-video: the source image's path
+    "motion": lambda v: {"motion": _number("motion", v, "a number from 0 to 50")},
 }
 # Request attributes the words above already cover (under another name or together).
 _COVERED = {"negative_prompt", "positive_suffix", "height", "width"}

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from stepvideo.api import GenerationRequest, validate
+from stepvideo.engine.output_path import normalise_output
 from stepvideo.errors import InvalidRequest
 from stepvideo.jobs.record import Job
 from stepvideo.jobs.variations import new_group_id
+from stepvideo.presets import BASE_REPO, TI2V_DEFAULT_FRAMES, TI2V_REPO
 from stepvideo.request_fields import field_names, request_changes
+from stepvideo.source_image import check_image_size, read_image, size_for_image
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 GROUP = "group"  # not a request field: the rows' variation group label
@@ -127,7 +130,7 @@ def batch_requests(path: str | os.PathLike[str], settings: GenerationRequest) ->
             unknown = [k for k in fields if k not in field_names()]
             if unknown:
                 raise InvalidRequest(f"unknown key {unknown[0]!r}; allowed: {', '.join((*field_names(), GROUP))}")
-            request = validate(base.replace(**request_changes(fields)))
+            request = validate(_row_request(base, fields, path.parent))
             if request.output is not None:
                 if request.output in outputs:
                     raise InvalidRequest(f"output {request.output!r} is already {kind} {outputs[request.output]}'s; "
@@ -145,6 +148,31 @@ def batch_requests(path: str | os.PathLike[str], settings: GenerationRequest) ->
             more = f" (also bad: {kind}s {listed})"
         raise InvalidRequest(f"{path.name} {kind} {number}: {message}{more}; nothing was queued")
     return planned
+
+
+def _row_request(base: GenerationRequest, fields: dict[str, Any], folder: Path) -> GenerationRequest:
+    """One row over the shared settings. Relative `image` and `output` paths are the file's neighbours.
+    A row with an image follows `generate --image`: the TI2V model, 102 frames and the image's
+    orientation, unless the row itself names the model, the frames or the size."""
+    changes = request_changes(fields)
+    for name in ("image", "output"):
+        if changes.get(name) and not Path(os.path.expanduser(changes[name])).is_absolute():
+            changes[name] = str(folder / changes[name])
+    if changes.get("output"):
+        changes["output"] = normalise_output(changes["output"])
+    if not changes.get("image"):
+        return base.replace(**changes)
+    source = read_image(changes["image"])
+    changes["image"] = str(Path(source.path).resolve())
+    if "model" not in fields and base.model == BASE_REPO:
+        changes["model"] = TI2V_REPO
+    if "frames" not in fields:
+        changes["frames"] = TI2V_DEFAULT_FRAMES
+    if "size" not in fields:
+        changes["height"], changes["width"] = size_for_image(source.width, source.height)
+    request = base.replace(**changes)
+    check_image_size(source, request.height, request.width)
+    return request
 
 
 def import_batch(queue, path: str | os.PathLike[str], settings: GenerationRequest) -> list[Job]:
