@@ -10,11 +10,11 @@ import sys
 
 import imageio_ffmpeg
 import pytest
+from fake_nvml import GIB, TWO_GPUS, fake_nvml
 
 from stepvideo.api import GenerationRequest
 from stepvideo.cli import main
 from stepvideo.jobs.store import JobQueue
-from tests.fake_nvml import GIB, TWO_GPUS, fake_nvml
 
 TINY = ["--size", "32x32", "--frames", "17", "--steps", "2"]
 
@@ -248,3 +248,27 @@ def test_a_queue_written_before_groups_opens_and_keeps_its_jobs(tmp_path):
         (job,) = q.list()
         assert job.prompt == "old job" and job.group_id is None
         assert q._conn.execute("PRAGMA user_version").fetchone()[0] == schema.schema_version() == 3
+
+
+def test_a_csv_row_with_an_image_is_an_image_to_video_job(sandbox, capsys):
+    from ti2v_support import gradient_image
+
+    folder = sandbox / "set"
+    folder.mkdir()
+    gradient_image(folder / "wide.png", 256, 144)
+    gradient_image(folder / "tall.png", 48, 64)
+    (folder / "batch.csv").write_text("prompt,image,motion,size,frames\n"
+                                      "a boat,wide.png,10,,\n"
+                                      "a tower,tall.png,,32x32,17\n"
+                                      "text only,,,32x32,17\n", encoding="utf-8")
+    code, out, err = run(capsys, "queue", "import", str(folder / "batch.csv"), "--steps", "2")
+    assert code == 0, err
+    boat, tower, text = jobs()
+    assert boat.request["model"] == "stepfun-ai/stepvideo-ti2v" and boat.request["motion"] == 10.0
+    assert (boat.request["height"], boat.request["width"], boat.request["frames"]) == (544, 992, 102)
+    assert (tower.request["height"], tower.request["width"], tower.request["frames"]) == (32, 32, 17)
+    assert tower.request["image"].endswith("/tall.png") and tower.request["image"] != str(folder / "tall.png")
+    assert text.request["image"] is None and text.request["model"] == "stepfun-ai/stepvideo-t2v"
+    (folder / "bad.csv").write_text("prompt,image\na,missing.png\n", encoding="utf-8")
+    code, _, err = run(capsys, "queue", "import", str(folder / "bad.csv"))
+    assert code == 2 and "bad.csv row 2:" in err and "does not exist" in err and len(jobs()) == 3

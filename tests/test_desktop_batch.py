@@ -10,9 +10,8 @@ import sys
 
 import pytest
 from desktop_support import app_dirs, fill_composer, make_controller  # noqa: F401
+from fake_nvml import GIB, TWO_GPUS, fake_nvml
 from PySide6.QtCore import Qt
-
-from tests.fake_nvml import GIB, TWO_GPUS, fake_nvml
 
 
 @pytest.fixture
