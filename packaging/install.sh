@@ -264,12 +264,12 @@ print(" ".join(i["metadata"]["version"] for i in json.load(sys.stdin)["install"]
 }
 
 install_app() {
-    local extras=desktop
-    [[ $MODE == dev ]] && extras=desktop,test,dev
+    local extras=""
+    [[ $MODE == dev ]] && extras="[test,dev]"
     if [[ $MODE == release ]]; then
-        pip install "${REPO}[${extras}]"
+        pip install "${REPO}${extras}"
     else
-        pip install -e "${REPO}[${extras}]"
+        pip install -e "${REPO}${extras}"
     fi
 }
 
