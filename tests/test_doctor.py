@@ -133,7 +133,7 @@ def fake_machine(**changes) -> Machine:
         python="3.11.7", system="Linux x86_64", glibc="2.36",
         nvidia=NvidiaFacts("570.86.15", "12.8", (GpuInfo(0, "NVIDIA GeForce RTX 4090", 24 * GiB, 23 * GiB, "8.9"),)),
         torch=TorchFacts("2.13.0+cu128", "12.8", True, 1, ("sm_80", "sm_89", "sm_90")),
-        qt=QtFacts("6.12.0"),
+        qt=QtFacts("6.11.3"),
         ffmpeg=FfmpegFacts("/x/ffmpeg", "n9.0.2"),
         memory=MemoryFacts(64 * GiB, 60 * GiB, None, 60 * GiB),
         disks=(DiskFacts("model cache", "/m", 500 * 10**9, 1), DiskFacts("quantized weights", "/d", 500 * 10**9, 1),
@@ -176,7 +176,7 @@ def test_what_stops_the_app_fails_with_a_reason(field, facts, fragment, capsys, 
 
 
 def test_missing_qtmultimedia_is_a_warning_naming_libpulse():
-    check = by_name(doctor.diagnose(fake_machine(qt=QtFacts("6.12.0", multimedia_error="ImportError: libpulse.so.0"))))["qt"]
+    check = by_name(doctor.diagnose(fake_machine(qt=QtFacts("6.11.3", multimedia_error="ImportError: libpulse.so.0"))))["qt"]
     assert check.status == "warn" and check.fix == "sudo apt-get install libpulse0"
 
 
@@ -276,3 +276,13 @@ def test_cgroup_limit_v2_v1_and_unlimited(tmp_path):
 
 def test_free_bytes_of_a_folder_not_made_yet(tmp_path):
     assert free_bytes_at(tmp_path / "not" / "yet") == free_bytes_at(tmp_path) > 0
+
+
+@pytest.mark.parametrize(("python", "pyside", "status"), [
+    ("3.11.7", "6.12.0", "fail"), ("3.10.13", "6.12.0", "fail"), ("3.12.1", "6.12.0", "ok"), ("3.11.7", "6.11.3", "ok"),
+])
+def test_the_pyside_release_that_leaks_none_fails_only_where_none_is_mortal(python, pyside, status):
+    check = by_name(doctor.diagnose(fake_machine(python=python, qt=QtFacts(pyside))))["qt"]
+    assert check.status == status
+    if status == "fail":
+        assert "aborts within minutes" in check.summary and "install.sh" in check.fix

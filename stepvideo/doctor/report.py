@@ -230,6 +230,11 @@ def check_ffmpeg(m: Machine) -> Check:
     return Check("ffmpeg", "ok", f"ffmpeg {f.version} ({f.path})", details=details)
 
 
+# The PySide6 release that decrefs None on void calls; fatal where None is mortal (Python < 3.12).
+# pyproject excludes it, but a venv made before that exclusion may still hold it.
+PYSIDE_NONE_LEAK = "6.12.0"
+
+
 def check_qt(m: Machine) -> Check:
     q = m.qt
     details = dataclasses.asdict(q)
@@ -238,7 +243,12 @@ def check_qt(m: Machine) -> Check:
         if m.glibc and version_tuple(m.glibc) < (2, 34):
             glibc_note = f"; PySide6 6.7+ wheels need glibc ≥ 2.34, this system has {m.glibc}"
         return Check("qt", "fail", f"the desktop app cannot start: Qt does not load ({q.error})",
-                     fix="pip install 'stepvideo-desktop[desktop]' in the app's venv; on a server, the `stepvideo` CLI still works" + glibc_note,
+                     fix="reinstall the app (bash packaging/install.sh, or pip install . in its venv); on a server, the `stepvideo` CLI still works" + glibc_note,
+                     details=details)
+    if q.version == PYSIDE_NONE_LEAK and version_tuple(m.python) < (3, 12):
+        return Check("qt", "fail", f"PySide6 {q.version} on Python {m.python} drops a reference to None on every Qt call: "
+                     "the window aborts within minutes",
+                     fix="reinstall the app (bash packaging/install.sh) to get another PySide6 release, or use Python 3.12+",
                      details=details)
     if q.multimedia_error:
         return Check("qt", "warn", f"PySide6 {q.version}, but QtMultimedia does not load: the gallery cannot play videos ({q.multimedia_error})",
