@@ -38,6 +38,14 @@ class OutOfMemory(StepVideoError):
     exit_code = 3
 
 
+class UnsupportedGpu(StepVideoError):
+    """The GPU lacks something the model needs (bf16 fused attention before Ampere); refused before
+    anything loads, never halfway through a job."""
+
+    kind = "unsupported_gpu"
+    exit_code = 3
+
+
 class Cancelled(StepVideoError):
     """The caller asked to stop; raised between steps."""
 

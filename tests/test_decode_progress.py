@@ -42,7 +42,8 @@ def test_pipeline_decode_emits_decode_progress_with_an_eta():
     vae = LocalVAE()
     z = torch.randn(1, 6, 64, 4, 6)
     pipeline._decode(vae, z, torch.device("cpu"), torch.float32, lambda: False, 2,
-                     pipeline._decode_reporter(job, clock=lambda: float(len(events))))  # one second a unit
+                     pipeline._decode_reporter(job, clock=lambda: float(len(events))),  # one second a unit
+                     write=lambda _frames: None)
     progress = [e for e in events if e["type"] == "decode_progress"]
     assert "decode_progress" in EVENT_TYPES
     assert [e["done"] for e in progress] == list(range(31)) and {e["total"] for e in progress} == {30}

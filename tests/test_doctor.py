@@ -71,7 +71,7 @@ def test_text_report_on_this_cpu_machine(real_doctor, capsys):
     assert lines[0] == "StepVideo Desktop doctor"
     status = {line.split()[1]: line.split()[0] for line in lines if line.startswith("  ") and len(line.split()) > 2
               and line.split()[0] in ("OK", "WARN", "FAIL")}
-    assert set(status) - {"kernels", "symlinks"} == {"python", "gpu", "torch", "ram", "disk", "ffmpeg", "qt", "models"}
+    assert set(status) - {"kernels", "symlinks"} == {"python", "gpu", "cpu", "torch", "ram", "disk", "ffmpeg", "qt", "models"}
     assert status["gpu"] == "WARN" and status["models"] == "WARN"  # no GPU here, nothing downloaded in the sandbox
     assert status["torch"] == "OK" and status["ffmpeg"] == "OK" and status["python"] == "OK"
     assert "FAIL" not in status.values()
@@ -286,3 +286,29 @@ def test_the_pyside_release_that_leaks_none_fails_only_where_none_is_mortal(pyth
     assert check.status == status
     if status == "fail":
         assert "aborts within minutes" in check.summary and "install.sh" in check.fix
+
+
+def test_a_gpu_before_ampere_is_refused_in_one_line():
+    t4 = fake_machine(nvidia=NvidiaFacts("570.86.15", "12.8", (GpuInfo(0, "Tesla T4", 16 * GiB, 15 * GiB, "7.5"),)))
+    report = doctor.diagnose(t4)
+    bf16 = by_name(report)["bf16"]
+    assert bf16.status == "warn" and "Tesla T4 (compute capability 7.5)" in bf16.summary and "\n" not in bf16.summary
+    rec = report.recommendation
+    assert not rec.can_generate and "flash or memory-efficient attention" in rec.summary and "\n" not in rec.summary
+    ampere = fake_machine(nvidia=NvidiaFacts("570.86.15", "12.8", (GpuInfo(0, "A10", 24 * GiB, 23 * GiB, "8.6"),)))
+    assert by_name(doctor.diagnose(ampere))["bf16"].status == "ok" and doctor.diagnose(ampere).recommendation.can_generate
+
+
+@pytest.mark.parametrize("flags, override, fragment", [
+    ((), None, "CPU runs compute in float32: the CPU has no native bf16"),
+    (("avx512f", "avx512_bf16"), None, "CPU runs compute in bfloat16: the CPU runs bf16 natively (avx512_bf16)"),
+    (("amx_bf16",), "fp32", "CPU runs compute in float32: forced by STEPVIDEO_CPU_DTYPE=fp32"),
+])
+def test_cpu_check_says_the_engines_compute_dtype(flags, override, fragment):
+    check = by_name(doctor.diagnose(fake_machine(cpu_flags=flags, cpu_dtype_override=override)))["cpu"]
+    assert check.status == "ok" and check.summary.startswith(fragment)
+
+
+def test_a_bad_cpu_dtype_override_is_a_warning_naming_what_is_allowed():
+    check = by_name(doctor.diagnose(fake_machine(cpu_dtype_override="fp16")))["cpu"]
+    assert check.status == "warn" and "allowed: bf16, fp32" in check.summary

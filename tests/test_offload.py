@@ -187,3 +187,40 @@ def test_host_slabs_pack_tensors_without_power_of_two_waste(monkeypatch):
     assert len(slabs.slabs) == 1 and slabs.nbytes == 4096  # 1200 + 10 + 42 bytes, one slab
     big = slabs.copy(torch.zeros(2000))  # 8000 bytes: its own power-of-two slab
     assert big.numel() == 2000 and slabs.slabs[-1].numel() == 8192
+
+
+class RecordingEvent:
+    """Stands in for a CUDA event on the CPU: records which block's event was waited on, and when."""
+
+    def __init__(self, block: int, log: list, now: dict):
+        self.block, self.log, self.now = block, log, now
+
+    def synchronize(self) -> None:
+        self.log.append((self.now["running"], self.block))
+
+
+def test_the_prefetch_waits_on_the_block_two_back_not_the_one_just_released():
+    """Waiting for the block just released would idle the GPU at every boundary while Python loads
+    the next block; the pre-hook must wait only for blocks released before that."""
+    model = make_toy(blocks=BLOCKS)
+    streamer = BlockStreamer.from_modules(model.transformer_blocks, "cpu", 1).attach()
+    waits, now = [], {"running": None, "releasing": None}
+    release = streamer._release
+
+    def recording_release(i):
+        now["releasing"] = i
+        release(i)
+
+    streamer._release = recording_release
+    streamer._compute_done_event = lambda: RecordingEvent(now["releasing"], waits, now)
+    for i, block in enumerate(model.transformer_blocks):
+        block.register_forward_pre_hook(lambda _m, _a, i=i: now.__setitem__("running", i), prepend=True)
+    run_steps(model, steps=2)
+    assert waits, "the pre-hook never waited: released blocks' memory would never be known free"
+    order = list(range(BLOCKS)) * 2
+    for running, waited in waits:
+        just_released = order[order.index(running) - 1] if running else BLOCKS - 1
+        assert waited != just_released, (running, waited)
+    assert {w for _r, w in waits} >= set(range(BLOCKS - 2))  # every earlier block was waited on eventually
+    assert len(streamer.done) <= 2 and streamer.max_device_blocks == 3
+    streamer.detach()

@@ -183,3 +183,22 @@ def test_planner_module_does_not_import_torch():
     code = ("import sys; import stepvideo.memory.planner, stepvideo.memory.profiles, stepvideo.cli.plan; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_streamed_loads_hold_the_store_and_one_block_never_the_whole_model():
+    block = planner.dit_block_bytes("qint8")
+    assert planner.streamed_load_host_bytes(48, 1, "pinned", "qint8") == 49 * block
+    assert planner.streamed_load_host_bytes(48, 1, "mmap", "qint8") == 2 * block  # the ring only
+    assert planner.streamed_load_host_bytes(48, 10, "pinned", "qint8") == 40 * block  # 39 streamed + 1 read
+    # on a CPU the device's share (the fixed blocks) is host RAM too
+    assert planner.streamed_load_host_bytes(3, 2, "pinned", "qint8", device_is_host=True) == 4 * block
+
+
+def test_streaming_counts_the_block_released_last():
+    """The streamer waits two blocks back, so the GPU holds N + one in flight + the one it may still
+    be computing."""
+    p = planner.plan(544, 992, 204, cfg=9.0, profile="low-vram", gpu_bytes=80 * GiB, ram_bytes=256 * GiB)
+    pred = p.predictions["low-vram"]
+    assert pred.resident_blocks == 1
+    act = planner.dit_activation_bytes(planner.video_tokens(544, 992, 204), 1, PROFILES["low-vram"].ff_chunk_tokens)
+    assert pred.stage_vram["denoise"] == planner.dit_nonblock_bytes() + 3 * planner.dit_block_bytes("qint8") + act

@@ -124,7 +124,7 @@ def test_a_failed_write_is_one_line_and_keeps_the_checkpoint(tiny_model, sandbox
     def disk_full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pipeline.video_io, "write_mp4", disk_full)
+    monkeypatch.setattr(pipeline.video_io.Mp4Writer, "send", disk_full)  # the disk fills mid-decode
     store = CheckpointStore(sandbox / "data" / "checkpoints", "7")
     control = RunControl(checkpoints=store, checkpoint_every_steps=1)
     request = GenerationRequest(prompt="x", model=str(tiny_model), height=64, width=96, frames=17, steps=3,
@@ -134,3 +134,4 @@ def test_a_failed_write_is_one_line_and_keeps_the_checkpoint(tiny_model, sandbox
     assert "\n" not in str(caught.value)
     # Denoise checkpoints its last step too, so a retry goes straight to the decode and the write.
     assert store.load() is not None and store.load().step == 3
+    assert not list(sandbox.glob("*.mp4")) and not list(sandbox.glob(".*partial*"))  # no half video left

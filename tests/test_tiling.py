@@ -95,6 +95,7 @@ class LocalVAE:
     config = VAEConfig.tiny()
     check_latents = VideoVAE.check_latents
     decode = VideoVAE.decode
+    iter_decode = VideoVAE.iter_decode
 
     def __init__(self):
         self.mix = torch.randn(3, 64, generator=torch.Generator().manual_seed(0)) / 8

@@ -209,3 +209,18 @@ def test_meta_built_vae_loads_a_safetensors_file_and_decodes_the_same(tiny, tmp_
     load_single(loaded, path)
     z = torch.randn(1, 3, 64, 2, 2)
     torch.testing.assert_close(loaded.decode(z), tiny.decode(z), rtol=0, atol=0)
+
+
+def test_iter_decode_gives_the_whole_decode_piece_by_piece():
+    """Pieces in order, each finished: together they are the chunks decoded one by one, blended at
+    the boundaries and clamped over the whole video (the official post-processing)."""
+    torch.manual_seed(0)
+    vae = VideoVAE(VAEConfig.tiny()).eval()
+    z = torch.randn(1, 9, vae.config.z_channels, 2, 3) * 3
+    pieces = list(vae.iter_decode(z))
+    with torch.no_grad():
+        chunks = [vae.decode_chunk(c) for c in z.split(vae.config.latent_chunk, dim=1)]
+    whole = blend_chunk_boundaries(torch.cat(chunks, dim=1), vae.config.frames_per_chunk).clamp(-1, 1)
+    assert max(p.shape[1] for p in pieces) < vae.config.frames_per_chunk  # never more than one chunk at a time
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=0, atol=0)
+    torch.testing.assert_close(vae.decode(z), whole, rtol=0, atol=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from stepvideo.doctor.check import Check
 from stepvideo.doctor.probes import GpuInfo, Machine
+from stepvideo.memory.attention_support import bf16_attention_problem
 
 BF16_MIN_CAPABILITY = (8, 0)  # Ampere
 
@@ -71,10 +72,10 @@ def check_bf16(m: Machine) -> Check | None:
     old = [g for g in gpus if capability(g.compute_capability) < BF16_MIN_CAPABILITY]
     details = {"gpus": {g.name: g.compute_capability for g in gpus}}
     if old:
-        names = ", ".join(f"{g.name} ({g.compute_capability})" for g in old)
-        return Check("bf16", "warn", f"no bfloat16 support on the {names}: the model runs in bfloat16, which needs an "
-                     "Ampere or newer GPU (compute capability 8.0)",
-                     fix="use an RTX 30xx / A-series or newer GPU for generating", details=details)
+        # one line, the planner's own (memory/attention_support.py): why generating is refused up front
+        summary = bf16_attention_problem(old[0].compute_capability, old[0].name)
+        return Check("bf16", "warn", summary, fix="use an RTX 30xx / A-series or newer GPU for generating",
+                     details=details)
     return Check("bf16", "ok", "bfloat16 supported", details=details)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stepvideo.doctor.toolchain import ToolchainFacts, probe_toolchain
+from stepvideo.engine.compute_dtype import OVERRIDE_ENV, read_cpu_flags
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class Machine:
     models: tuple[ModelFacts, ...] | None  # None: the hub could not be asked
     models_error: str | None = None
     toolchain: ToolchainFacts | None = None  # nvcc, ninja, symlinks in the models folder (toolchain.py)
+    cpu_flags: tuple[str, ...] = ()  # /proc/cpuinfo feature flags (native bf16 or not)
+    cpu_dtype_override: str | None = None  # STEPVIDEO_CPU_DTYPE, if set
 
 
 # ---- child-process probes -------------------------------------------------------------------------
@@ -360,6 +363,8 @@ def probe_machine() -> Machine:
         models=models,
         models_error=models_error,
         toolchain=_probe_toolchain(),
+        cpu_flags=tuple(sorted(read_cpu_flags())),
+        cpu_dtype_override=os.environ.get(OVERRIDE_ENV),
     )
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from stepvideo.doctor.check import Check
 from stepvideo.doctor.gpu_support import toolchain_checks
 from stepvideo.doctor.probes import DiskFacts, GpuInfo, Machine, probe_machine
+from stepvideo.engine.compute_dtype import choose_cpu_dtype
+from stepvideo.errors import InvalidRequest
 from stepvideo.presets import BASE_REPO, DEFAULT_FRAMES, DEFAULT_SIZE, PRESETS
 
 REPORT_VERSION = 1
@@ -149,6 +151,18 @@ def check_gpu(m: Machine) -> Check:
     listed = ", ".join(f"{g.name} ({gib(g.free_bytes)} free of {gib(g.total_bytes)})" for g in gpus)
     driver = f"; driver {nv.driver} (CUDA ≤ {nv.cuda_driver})" if nv.driver else ""
     return Check("gpu", "ok", f"{listed}{driver}", details=details)
+
+
+def check_cpu(m: Machine) -> Check:
+    """The dtype CPU runs compute in (engine/compute_dtype.py): the same choice the engine makes."""
+    details = {"override": m.cpu_dtype_override,
+               "native_bf16_flags": sorted(f for f in m.cpu_flags if f in ("avx512_bf16", "amx_bf16"))}
+    try:
+        choice = choose_cpu_dtype(m.cpu_flags, m.cpu_dtype_override)
+    except InvalidRequest as exc:
+        return Check("cpu", "warn", str(exc), fix="unset STEPVIDEO_CPU_DTYPE or set it to bf16 or fp32", details=details)
+    details["dtype"] = choice.name
+    return Check("cpu", "ok", f"CPU runs compute in {choice.name}: {choice.reason}", details=details)
 
 
 def check_torch(m: Machine) -> Check:
@@ -308,7 +322,9 @@ def recommend(m: Machine) -> Recommendation:
             f"torch here is a CPU build, so the {gpu.name} cannot be used yet."
         return Recommendation(False, f"{first} {need}", details=details)
     plan = planner.plan(height, width, frames, cfg=PRESETS["standard"].cfg, profile="auto",
-                        gpu_bytes=gpu.free_bytes, ram_bytes=m.memory.usable_bytes)
+                        gpu_bytes=gpu.free_bytes, ram_bytes=m.memory.usable_bytes, capability=gpu.compute_capability)
+    if plan.unsupported:
+        return Recommendation(False, plan.unsupported[0].upper() + plan.unsupported[1:] + ".", details=details)
     details["plan"] = {"predicted_vram_bytes": plan.predicted_vram_bytes, "predicted_ram_bytes": plan.predicted_ram_bytes,
                        "gpu_bytes": plan.gpu_bytes, "ram_bytes": plan.ram_bytes,
                        "suggestions": [s.describe() for s in plan.suggestions]}
@@ -354,7 +370,7 @@ def quantized_cache_bytes() -> int | None:
 
 def diagnose(m: Machine) -> Report:
     checks = (
-        check_python(m), check_gpu(m), check_torch(m), check_memory(m),
+        check_python(m), check_gpu(m), check_cpu(m), check_torch(m), check_memory(m),
         check_disks(m, quantized_cache_bytes()), check_ffmpeg(m), check_qt(m), check_models(m),
         *toolchain_checks(m),
     )

@@ -20,6 +20,8 @@ import torch
 from stepvideo import __version__
 from stepvideo.api import GenerationRequest, GenerationResult, event, validate
 from stepvideo.engine import loading, video_io
+from stepvideo.engine.attention_kernels import dit_attention
+from stepvideo.engine.compute_dtype import DtypeChoice, compute_dtype_for
 from stepvideo.engine.conditioning import encode_texts
 from stepvideo.engine.denoise import DenoisePlan, RunControl, denoise
 from stepvideo.engine.eta import AttemptClock
@@ -76,7 +78,6 @@ class _Run:
         self.emit(event("stage", name=name, state="finished", seconds=round(seconds, 3)))
 
 
-DTYPE = torch.bfloat16  # the published weights' dtype, on every device (CPU runs check the same math)
 VAE_DECODE_HEADROOM = 1 << 30  # cuDNN workspaces and fragmentation on top of the tile estimate
 
 
@@ -102,12 +103,13 @@ def generate(
     check_output_folder(wanted_output)
     checkpoint_dir = getattr(control.checkpoints, "directory", None) if control is not None else None
     check_free_space(wanted_output, checkpoint_dir, request.height, request.width, request.frames)
-    settings = settings_for(request, session.device, weight_files)
+    settings = settings_for(request, session.device, weight_files, on_event=run.emit)  # kernel builds report progress
     for note in settings.notes:
         log.warning(note)
         run.emit(event("log", level="warning", message=note))
     job = _Job(request, roots, settings, session, run, cancelled, control, source,
-               file_sha256(source.path) if source is not None else None)
+               file_sha256(source.path) if source is not None else None, compute_dtype_for(session.device.type))
+    log.info("computing in %s: %s", job.compute.name, job.compute.reason)
 
     text = _encode(job)
     condition = _encode_image(job) if source is not None else None
@@ -115,20 +117,18 @@ def generate(
         raise Cancelled("cancelled before denoising")
     latents = _denoise(job, text, control, condition)
     del text
-    video = _decode_video(job, latents)
 
-    with run.stage("write"):
-        output = free_output_path(wanted_output)
-        if output != wanted_output:
-            note = f"{wanted_output.name} already exists in {wanted_output.parent}; writing {output} instead"
-            log.info(note)
-            run.emit(event("log", level="info", message=note))
-        try:
-            video_io.write_mp4(video_io.to_uint8_frames(video), output, _metadata(job, time.monotonic() - began))
-        except OSError as exc:
-            reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise OutputError(f"could not write the video to {output} ({reason}); "
-                              "free some space or choose another folder, then run it again") from None
+    output = free_output_path(wanted_output)
+    if output != wanted_output:
+        note = f"{wanted_output.name} already exists in {wanted_output.parent}; writing {output} instead"
+        log.info(note)
+        run.emit(event("log", level="info", message=note))
+    # Each decoded chunk goes to the mp4 writer as it comes (as uint8): no device ever holds the
+    # whole video, let alone in fp32. The write stage is the remux with the metadata.
+    with _output_errors(output), video_io.Mp4Writer(output, request.width, request.height) as writer:
+        frames = _decode_video(job, latents, writer.send)
+        with run.stage("write"):
+            writer.finish(_metadata(job, time.monotonic() - began))
     if control is not None and control.checkpoints is not None:
         control.checkpoints.clear()
     seconds = time.monotonic() - began
@@ -142,7 +142,7 @@ def generate(
         log.warning("could not write %s: %s", sidecar, exc)
     return GenerationResult(
         video_path=str(output), sidecar_path=str(sidecar), seconds=round(seconds, 3), seed=request.seed,
-        frames=int(video.shape[0]), stage_seconds=run.stage_seconds, memory=run.memory,
+        frames=frames, stage_seconds=run.stage_seconds, memory=run.memory,
     )
 
 
@@ -157,6 +157,7 @@ class _Job:
     control: RunControl | None = None
     source: SourceImage | None = None  # image-to-video only
     source_sha256: str | None = None
+    compute: DtypeChoice = DtypeChoice("bfloat16", "the published weights' dtype")  # see compute_dtype.py
 
     def check_stop(self, where: str) -> None:
         """Act on a cancel or pause (shutdown) outside the denoise loop. Denoise saves its last
@@ -170,6 +171,10 @@ class _Job:
     def device(self) -> torch.device:
         return self.session.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return getattr(torch, self.compute.name)
+
     def key(self, component: str, root: Path, profile: Profile | None = None) -> tuple:
         variant = () if profile is None else (profile.name, profile.quantization, profile.resident_blocks)
         return (component, str(root), *variant)
@@ -181,11 +186,11 @@ def _encode(job: _Job):
     with job.run.stage("load", part="text encoders"):
         tokenizers = loading.load_tokenizers(base)
     llm_loader = lambda: place(lambda: loading.step_llm_on_meta(base), loading.step_llm_spec(base),  # noqa: E731
-                               llm_profile, job.device, DTYPE, commit_of(base))
+                               llm_profile, job.device, job.dtype, commit_of(base))
     with job.session.using(job.key("step_llm", base, llm_profile), llm_loader) as llm, \
             job.session.using(job.key("clip", base), lambda: move(loading.load_clip(base), job.device)) as clip:
         with job.run.stage("encode_text"):
-            text = encode_texts(job.request, tokenizers, llm, clip, job.device, DTYPE)
+            text = encode_texts(job.request, tokenizers, llm, clip, job.device, job.dtype)
     for note in text.truncated:
         log.info(note)
         job.run.emit(event("log", level="info", message=note))
@@ -196,7 +201,7 @@ def _encode_image(job: _Job) -> torch.Tensor:
     """TI2V: the image's VAE latent in latent frame 0 of the condition (engine.image_condition). The
     VAE is the one that decodes later; a session that keeps models loaded reuses it."""
     request, base = job.request, job.roots.base
-    loader = lambda: move(loading.load_vae(base, DTYPE), job.device)  # noqa: E731
+    loader = lambda: move(loading.load_vae(base, job.dtype), job.device)  # noqa: E731
     with ExitStack() as stack:
         with job.run.stage("load", part="vae"):
             vae = stack.enter_context(job.session.using(job.key("vae", base), loader))
@@ -211,33 +216,44 @@ def _denoise(job: _Job, text, control: RunControl | None, condition: torch.Tenso
     plan = DenoisePlan(
         steps=request.effective_steps, cfg=float(request.effective_cfg), shift=float(request.effective_shift),
         seed=request.seed, latent_shape=(1, *latent_shape(request.height, request.width, request.frames)),
-        dtype=DTYPE, cfg_batch=profile.cfg_batch, fingerprint=_fingerprint(request, job.roots, job.source_sha256),
+        dtype=job.dtype, cfg_batch=profile.cfg_batch, fingerprint=_fingerprint(request, job.roots, job.source_sha256),
     )
     if control is not None and not profile.previews:
         control = dataclasses.replace(control, preview_every_steps=0)
     loader = lambda: place(lambda: loading.dit_on_meta(root), loading.dit_spec(root), profile,  # noqa: E731
-                           job.device, DTYPE, commit_of(root))
+                           job.device, job.dtype, commit_of(root))
     with ExitStack() as stack:
         with job.run.stage("load", part="transformer"):
             dit = stack.enter_context(job.session.using(job.key("dit", root, profile), loader))
         dit.module.ff_chunk_tokens = profile.ff_chunk_tokens
         model = dit if condition is None else ImageConditioned(dit, condition, request.effective_motion)
-        with job.run.stage("denoise", steps=plan.steps, profile=profile.name, quantization=dit.qtype):
+        with job.run.stage("denoise", steps=plan.steps, profile=profile.name, quantization=dit.qtype), \
+                dit_attention(job.device):
             return denoise(model, text.to(job.device), plan, job.device,
                            on_step=_step_reporter(job.run, control, plan.steps),
                            should_cancel=job.cancelled, control=control)
 
 
-def _decode_video(job: _Job, latents: torch.Tensor) -> Any:
+@contextmanager
+def _output_errors(output: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise OutputError(f"could not write the video to {output} ({reason}); "
+                          "free some space or choose another folder, then run it again") from None
+
+
+def _decode_video(job: _Job, latents: torch.Tensor, write: Callable[[Any], None]) -> int:
     base = job.roots.base
-    loader = lambda: move(loading.load_vae(base, DTYPE), job.device)  # noqa: E731
+    loader = lambda: move(loading.load_vae(base, job.dtype), job.device)  # noqa: E731
     with ExitStack() as stack:
         with job.run.stage("load", part="vae"):
             vae = stack.enter_context(job.session.using(job.key("vae", base), loader))
         tile = _vae_tile(job, latents)
         job.check_stop("before the decode")
         with job.run.stage("decode", tile=tile):
-            return _decode(vae, latents, job.device, DTYPE, job.cancelled, tile, _decode_reporter(job))
+            return _decode(vae, latents, job.device, job.dtype, job.cancelled, tile, _decode_reporter(job), write=write)
 
 
 def _vae_tile(job: _Job, latents: torch.Tensor) -> int | None:
@@ -288,11 +304,12 @@ def _decode_reporter(job: _Job, clock: Callable[[], float] = time.monotonic) -> 
 
 @torch.inference_mode()
 def _decode(vae, latents: torch.Tensor, device, dtype, cancelled, tile_latents: int | None = None,
-            on_unit: Callable[[int, int, int, int], None] | None = None) -> Any:
+            on_unit: Callable[[int, int, int, int], None] | None = None, *, write: Callable[[Any], None]) -> int:
     """Decode in independent 17-frame chunks, tiled in space when the memory profile asks for it,
     reporting each unit to `on_unit(chunk, chunks, tile, tiles)` (which may stop the decode), and
-    return (frames, 3, H, W) floats in [-1, 1] on the CPU."""
-    from stepvideo.memory.tiling import plan_tiles, tiled_decode
+    hand each finished piece to `write` as (n, H, W, 3) uint8 frames (in a reused buffer: `write`
+    consumes them before it returns). Returns the number of frames."""
+    from stepvideo.memory.tiling import plan_tiles, tiled_chunk_decoder
 
     latents = latents.to(device=device, dtype=dtype)
     h, w = latents.shape[-2:]
@@ -300,8 +317,25 @@ def _decode(vae, latents: torch.Tensor, device, dtype, cancelled, tile_latents: 
     overlap = max(1, tile // 4)
     if on_unit is not None:
         on_unit(0, len(latents.split(vae.config.latent_chunk, dim=1)), 0, len(plan_tiles(h, w, tile, overlap)))
-    video = tiled_decode(vae, latents, tile=tile, overlap=overlap, on_tile=on_unit, should_cancel=cancelled)
-    return video[0].float().cpu().numpy()
+    chunk_decoder = tiled_chunk_decoder(vae, latents, tile, overlap, on_tile=on_unit, should_cancel=cancelled)
+    frames, host = 0, None
+    for piece in vae.iter_decode(latents, chunk_decoder=chunk_decoder, should_cancel=cancelled):
+        if host is None:  # one uint8 chunk on the host, reused: nothing per chunk for malloc to keep
+            host = torch.empty(vae.config.frames_per_chunk, *piece.shape[-2:], 3, dtype=torch.uint8)
+        write(to_uint8_frames(piece[0], host))
+        frames += piece.shape[1]
+    return frames
+
+
+def to_uint8_frames(piece: torch.Tensor, out: torch.Tensor | None = None) -> Any:
+    """(n, 3, H, W) in [-1, 1] on any device → (n, H, W, 3) uint8 numpy on the host, like the official
+    post-processing ((x + 1) · 127.5 in fp32, truncated). The arithmetic runs on the device (in place:
+    `piece` is consumed), so only uint8 crosses, into `out` (a host buffer of ≥ n frames) when given."""
+    scaled = piece.float().clamp_(-1.0, 1.0).add_(1.0).mul_(127.5).clamp_(0, 255)
+    n, _, height, width = piece.shape
+    target = torch.empty(n, height, width, 3, dtype=torch.uint8) if out is None else out[:n]
+    target.copy_(scaled.permute(0, 2, 3, 1))  # the cast truncates, as numpy's astype(uint8) does
+    return target.numpy()
 
 
 def _fingerprint(request: GenerationRequest, roots: ModelRoots, image_sha256: str | None = None) -> dict[str, Any]:
@@ -332,6 +366,7 @@ def _metadata(job: _Job, seconds: float) -> dict[str, Any]:
         "stage_seconds": {k: round(v, 3) for k, v in job.run.stage_seconds.items()},
         "memory": job.run.memory,
         "profile": job.settings.dit.to_dict(),
+        "compute_dtype": job.compute.name,
         "predicted": None if plan is None else {
             "vram_bytes": plan.predicted_vram_bytes, "ram_bytes": plan.predicted_ram_bytes},
         **({} if job.source is None else {"source_image": {

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 import torch
 
+from stepvideo.memory.host_cache import empty_host_cache
 from stepvideo.memory.offload import move, tensor_bytes, to_meta
 from stepvideo.memory.placement import Placed
 
@@ -94,6 +95,4 @@ def free_accelerator_memory() -> None:
     gc.collect()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-        empty_host_cache = getattr(torch.accelerator, "empty_host_cache", None)
-        if empty_host_cache is not None:  # pinned host blocks go back to the OS (torch ≥ 2.9)
-            empty_host_cache()
+        empty_host_cache(torch)  # pinned host blocks go back to the OS

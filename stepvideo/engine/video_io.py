@@ -28,51 +28,94 @@ def sidecar_path(video: Path) -> Path:
 
 
 def write_mp4(frames: np.ndarray, path: Path, metadata: dict[str, Any], fps: int = FPS, quality: float = 8.0) -> Path:
-    """Write uint8 frames (N, H, W, 3) as H.264 yuv420p; the metadata JSON goes into the mp4's comment.
-
-    The file appears under its final name only when complete (written to a temporary name first),
-    so a crash never leaves a half video that looks finished.
-    """
+    """Write uint8 frames (N, H, W, 3) as H.264 yuv420p; the metadata JSON goes into the mp4's comment."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {frames.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.mp4")
-    n, height, width, _ = frames.shape
-    comment = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
-    writer = imageio_ffmpeg.write_frames(
-        str(tmp),
-        (width, height),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_out="yuv420p",
-        quality=quality,
-        macro_block_size=1,  # sizes are multiples of 16 already; never rescale silently
-        output_params=[
-            "-metadata", f"title={metadata.get('request', {}).get('prompt', '')[:200]}",
-            "-metadata", f"comment={comment}",
-            "-metadata", "encoder=StepVideo Desktop",
-            "-movflags", "+faststart+use_metadata_tags",
-        ],
-    )
-    try:
-        writer.send(None)
+    with Mp4Writer(path, frames.shape[2], frames.shape[1], fps, quality) as writer:
+        writer.send(frames)
+        return writer.finish(metadata)
+
+
+class Mp4Writer:
+    """An mp4 written as its frames arrive, so a decoder can hand over each chunk and keep none.
+
+    Frames go to ffmpeg (libx264, yuv420p) as they come; `finish(metadata)` then remuxes the stream
+    with the metadata in the comment tag and +faststart (a copy, no re-encode: +faststart rewrites
+    the file anyway), checks how many frames ffmpeg really wrote, and only then gives the file its
+    final name, so a crash never leaves a half video that looks finished. Used as a context
+    manager, anything not finished is deleted on the way out.
+    """
+
+    def __init__(self, path: Path, width: int, height: int, fps: int = FPS, quality: float = 8.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.size = (width, height)
+        self.frames = 0
+        self._stream = self.path.with_name(f".{self.path.stem}.partial-stream.mp4")
+        self._final = self.path.with_name(f".{self.path.stem}.partial.mp4")
+        self._writer = imageio_ffmpeg.write_frames(
+            str(self._stream), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+            quality=quality, macro_block_size=1,  # sizes are multiples of 16 already; never rescale silently
+        )
+        self._writer.send(None)
+        self._open = True
+        self._finished = False
+
+    def send(self, frames: np.ndarray) -> None:
+        """Append uint8 frames (n, H, W, 3)."""
+        width, height = self.size
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
+            raise ValueError(f"frames must be uint8 (n, {height}, {width}, 3), got {frames.dtype} {frames.shape}")
         for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
+            self._writer.send(np.ascontiguousarray(frame))
+        self.frames += len(frames)
+
+    def finish(self, metadata: dict[str, Any]) -> Path:
+        self._close_encoder()
+        comment = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+        title = str(metadata.get("request", {}).get("prompt", ""))[:200]
+        proc = subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", str(self._stream), "-map", "0",
+             "-c", "copy", "-metadata", f"title={title}", "-metadata", f"comment={comment}",
+             "-metadata", "encoder=StepVideo Desktop", "-movflags", "+faststart+use_metadata_tags",
+             str(self._final)],
+            capture_output=True, text=True, timeout=600,
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+            raise OSError(errno.EIO, f"ffmpeg could not finish the video ({tail})")
         # imageio-ffmpeg does not check ffmpeg's exit status: a disk that fills while x264 flushes or
         # while +faststart rewrites the file leaves a short file behind. Count what was written.
         try:
-            written, _seconds = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+            written, _seconds = imageio_ffmpeg.count_frames_and_secs(str(self._final))
         except RuntimeError:  # ffmpeg cannot even read it back
             written = 0
-        if written != n:
-            raise OSError(errno.EIO, f"ffmpeg wrote {written} of {n} frames (is the disk full?)")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave a half video behind
-        raise
-    return path
+        if written != self.frames:
+            raise OSError(errno.EIO, f"ffmpeg wrote {written} of {self.frames} frames (is the disk full?)")
+        os.replace(self._final, self.path)
+        self._stream.unlink(missing_ok=True)
+        self._finished = True
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self._close_encoder()
+        except Exception as exc:  # the error in flight matters more than this one
+            log.debug("closing ffmpeg after an error: %s", exc)
+        self._stream.unlink(missing_ok=True)  # never leave a half video behind
+        self._final.unlink(missing_ok=True)
+
+    def _close_encoder(self) -> None:
+        if self._open:
+            self._open = False
+            self._writer.close()
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._finished:
+            self.abort()
 
 
 def write_sidecar(video: Path, metadata: dict[str, Any]) -> Path:
@@ -122,8 +165,3 @@ def read_metadata(video: Path) -> dict[str, Any] | None:
             return data if isinstance(data, dict) and "request" in data else None
     return None
 
-
-def to_uint8_frames(video: np.ndarray) -> np.ndarray:
-    """(N, 3, H, W) floats in [-1, 1] → (N, H, W, 3) uint8, rounding like the official post-processing."""
-    scaled = (np.clip(video, -1.0, 1.0) + 1.0) * 127.5
-    return np.clip(scaled, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from ..api import GenerationRequest
-from ..errors import OutOfMemory
+from ..errors import OutOfMemory, UnsupportedGpu
+from .attention_support import bf16_attention_problem
 from .planner import GiB, Plan, detect_gpu_bytes, detect_ram_bytes, llm_streams, plan_request, require_fit
 from .profiles import DEFAULT_QUANTIZATION, PROFILES, Profile
 from .quantize import resolve_qtype
@@ -34,18 +35,22 @@ def usable_vram(device: torch.device) -> int:
 
 
 def settings_for(request: GenerationRequest, device: torch.device, weight_files: list[Path] | None = None,
-                 ) -> RunSettings:
+                 on_event=None) -> RunSettings:
     """On CUDA: plan against the usable VRAM and available RAM, refusing (OutOfMemory, one line saying
     what would fit) before anything loads. On the CPU there is no VRAM budget: `auto` keeps every
-    component whole in bf16, and a named profile applies as asked (so it can be exercised anywhere)."""
+    component whole (in the CPU compute dtype, engine/compute_dtype.py), and a named profile applies as asked (so it can be exercised anywhere)."""
     if device.type == "cuda":
+        capability = torch.cuda.get_device_capability(device)
+        problem = bf16_attention_problem(capability, torch.cuda.get_device_name(device))
+        if problem:  # before any kernel probe or load: this GPU cannot run the model at any size
+            raise UnsupportedGpu(problem)
         wanted = request.quantization or DEFAULT_QUANTIZATION
         # Resolve a kernel fallback (qint4/qfloat8 → qint8) before planning, so the plan counts the
         # bytes that will really load.
-        qtype = wanted if wanted == "none" else resolve_qtype(wanted, "cuda")
+        qtype = wanted if wanted == "none" else resolve_qtype(wanted, "cuda", on_event)
         notes = () if qtype == wanted else (f"{wanted} kernels are unavailable here; using {qtype} instead",)
         gpu = usable_vram(device)
-        plan = require_fit(plan_request(request.replace(quantization=qtype), gpu_bytes=gpu))
+        plan = require_fit(plan_request(request.replace(quantization=qtype), gpu_bytes=gpu, capability=capability))
         streams = llm_streams(plan.profile, plan.quantization, gpu)
         return RunSettings(plan.settings, _llm_profile(plan.settings, streams), plan, notes)
     _check_cpu_ram(weight_files or [])

@@ -74,13 +74,20 @@ class HostSlabs:
     def copy(self, t: torch.Tensor) -> torch.Tensor:
         if not self.pin:
             return t.clone()  # owned: memory-mapped file views are unaligned
-        nbytes = t.numel() * t.element_size()
+        view = self.carve(t.numel() * t.element_size()).view(t.dtype).view(t.shape)
+        view.copy_(t)
+        return view
+
+    def carve(self, nbytes: int) -> torch.Tensor:
+        """`nbytes` of uint8 host memory, 64-byte aligned, from the current slab or a new one."""
+        if not self.pin:  # zeroed, so the RAM is really taken now, as pinning does (not on first use)
+            self.slabs.append(torch.zeros(nbytes, dtype=torch.uint8))
+            return self.slabs[-1]
         if not self.slabs or self._offset + nbytes > self.slabs[-1].numel():
             size = max(self.slab_bytes, 1 << max(nbytes - 1, 0).bit_length())
             self.slabs.append(torch.empty(size, dtype=torch.uint8, pin_memory=True))
             self._offset = 0
-        view = self.slabs[-1][self._offset:self._offset + nbytes].view(t.dtype).view(t.shape)
-        view.copy_(t)
+        view = self.slabs[-1][self._offset:self._offset + nbytes]
         self._offset += -(-nbytes // ALIGN) * ALIGN
         return view
 
@@ -112,29 +119,35 @@ class PinnedStore:
 
 
 class MmapRingStore:
-    """Blocks read on demand from memory-mapped safetensors through `ring` staging buffers."""
+    """Blocks read on demand from memory-mapped safetensors through `ring` staging slots.
 
-    def __init__(self, sources: dict[int, dict[str, tuple[Path, str]]], pin: bool, ring: int = 2) -> None:
+    Each slot holds one buffer per block-relative key (sized for the largest block's tensor of that
+    key), carved from pinned slabs of RING_SLAB_BYTES: one pinned buffer per slot would be rounded up
+    to a power of two by torch's pinned allocator (a 0.6 GB int8 DiT block would take 1 GiB)."""
+
+    def __init__(self, sources: dict[int, dict[str, tuple[Path, str]]], pin: bool, ring: int = 2,
+                 dtype: torch.dtype | None = None) -> None:
         self._files: dict[Path, object] = {}
         self.sources = sources
-        self.layout: dict[int, list[tuple[str, Path, str, int]]] = {}  # key, file, file key, offset
+        self.layout: dict[int, list[tuple[str, Path, str]]] = {}  # key, file, file key
         self.shapes: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
-        biggest = 0
+        sizes: dict[str, int] = {}  # block-relative key → the most bytes any block needs for it
         for index, keys in sources.items():
-            offset, entries = 0, []
+            entries = []
             for key, (path, full) in keys.items():
                 t = self._handle(path).get_slice(full)
-                dtype = _SAFE_DTYPES[t.get_dtype()]
+                stored = _SAFE_DTYPES[t.get_dtype()]
+                loaded = dtype if dtype is not None and stored in _FLOATS else stored
                 shape = tuple(t.get_shape())
-                self.shapes[f"{index}:{key}"] = (shape, dtype)
-                entries.append((key, path, full, offset))
-                nbytes = _numel(shape) * torch.empty((), dtype=dtype).element_size()
-                offset += -(-nbytes // ALIGN) * ALIGN
+                self.shapes[f"{index}:{key}"] = (shape, loaded)
+                entries.append((key, path, full))
+                sizes[key] = max(sizes.get(key, 0), _numel(shape) * torch.empty((), dtype=loaded).element_size())
             self.layout[index] = entries
-            biggest = max(biggest, offset)
-        self.buffers = [torch.empty(biggest, dtype=torch.uint8, pin_memory=pin) for _ in range(ring)]
+        slabs = HostSlabs(pin, RING_SLAB_BYTES)
+        self.buffers = [{key: slabs.carve(n) for key, n in sizes.items()} for _ in range(ring)]
         self.events: list[torch.cuda.Event | None] = [None] * ring
-        self.host_bytes = biggest * ring
+        self.host_bytes = slabs.nbytes if pin else ring * sum(sizes.values())
+        self._slabs = slabs
         self._next = 0
         self._slot_of: dict[int, int] = {}
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stepvideo-mmap-reader")
@@ -180,13 +193,13 @@ class MmapRingStore:
         if event is not None:
             event.synchronize()  # the previous H2D copy out of this buffer is done
             self.events[slot] = None
-        buf = self.buffers[slot]
+        buffers = self.buffers[slot]
         out = {}
-        for key, path, full, offset in self.layout[index]:
+        for key, path, full in self.layout[index]:
             shape, dtype = self.shapes[f"{index}:{key}"]
             nbytes = _numel(shape) * torch.empty((), dtype=dtype).element_size()
-            view = buf[offset:offset + nbytes].view(dtype).view(shape)
-            view.copy_(self._handle(path).get_tensor(full))
+            view = buffers[key][:nbytes].view(dtype).view(shape)
+            view.copy_(self._handle(path).get_tensor(full))  # casts bf16 → the compute dtype if they differ
             out[key] = view
         return out, slot
 
@@ -208,6 +221,17 @@ _SAFE_DTYPES = {
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
     "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
 }
+
+
+_FLOATS = (torch.bfloat16, torch.float16, torch.float32)
+RING_SLAB_BYTES = 256 << 20  # a power of two (no rounding) larger than any one tensor of a block
+
+
+def upcast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """`t` in the compute dtype if it is a bf16/fp16/fp32 tensor; quantized payloads unchanged."""
+    if dtype is None or t.dtype == dtype or t.dtype not in _FLOATS:
+        return t
+    return t.to(dtype)
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -233,7 +257,7 @@ class BlockStreamer:
         device: torch.device | str,
         resident_blocks: int,
         store: PinnedStore | MmapRingStore,
-        fixed_states: dict[int, dict[str, torch.Tensor]],
+        fixed_states: Iterable[tuple[int, dict[str, torch.Tensor]]] | dict[int, dict[str, torch.Tensor]],
     ) -> None:
         if resident_blocks < 1:
             raise ValueError("resident_blocks must be ≥ 1 (it counts the block being computed)")
@@ -250,9 +274,11 @@ class BlockStreamer:
         self.peak_materialised = 0
         self.loads = 0
         self._handles: list = []
-        for i, state in fixed_states.items():
+        fixed = fixed_states.items() if isinstance(fixed_states, dict) else fixed_states
+        for i, state in fixed:  # one at a time: its host copy is dropped before the next is read
             self._load(i, state, sync=True)
             self.materialised.add(i)
+            del state
         self._note_peak()
 
     # Construction ---------------------------------------------------------------------------------------
@@ -278,10 +304,13 @@ class BlockStreamer:
         device: torch.device | str,
         resident_blocks: int,
         mode: str = "pinned",
+        dtype: torch.dtype | None = None,
     ) -> BlockStreamer:
         """Blocks built on meta (quanto modules already swapped in); their keys `prefix<i>.<key>` are
         read from `key_files`. mode 'pinned': read every streamed block into pinned memory now;
-        'mmap': read each block from the file on demand through a ring of two staging buffers."""
+        'mmap': read each block from the file on demand through a ring of two staging buffers.
+        Float tensors are cast to `dtype` as they are read. One block at a time passes through
+        pageable RAM, never the whole component."""
         device = torch.device(device)
         per_block: dict[int, dict[str, tuple[Path, str]]] = {i: {} for i in range(len(blocks))}
         for key, path in key_files.items():
@@ -290,14 +319,15 @@ class BlockStreamer:
                 if index.isdigit() and int(index) in per_block:
                     per_block[int(index)][rest] = (Path(path), key)
         n_fixed = min(resident_blocks - 1, len(blocks))
-        fixed = {i: _read(per_block.pop(i)) for i in range(n_fixed)}
+        if mode not in ("pinned", "mmap"):
+            raise ValueError(f"unknown offload mode {mode!r}; allowed: pinned, mmap")
+        fixed_keys = {i: per_block.pop(i) for i in range(n_fixed)}
+        fixed = ((i, _read(k, dtype)) for i, k in fixed_keys.items())  # read as each is loaded
         if mode == "pinned":
             store: PinnedStore | MmapRingStore = PinnedStore(
-                ((i, _read(k)) for i, k in per_block.items()), pin=_on_cuda(device))
-        elif mode == "mmap":
-            store = MmapRingStore(per_block, pin=_on_cuda(device))
+                ((i, _read(k, dtype)) for i, k in per_block.items()), pin=_on_cuda(device))
         else:
-            raise ValueError(f"unknown offload mode {mode!r}; allowed: pinned, mmap")
+            store = MmapRingStore(per_block, pin=_on_cuda(device), dtype=dtype)
         return cls(blocks, device, resident_blocks, store, fixed)
 
     # Hooks --------------------------------------------------------------------------------------------------
@@ -327,7 +357,7 @@ class BlockStreamer:
                 torch.cuda.current_stream(self.device).wait_event(event)
             nxt = self._next_streamed(i)
             if nxt is not None and nxt not in self.ready:
-                self._wait_released()
+                self._wait_released(keep_latest=True)
                 self._fetch(nxt)
                 prepare = getattr(self.store, "prepare", None)
                 if prepare is not None:  # low-ram: start reading the block after next from the file
@@ -380,18 +410,30 @@ class BlockStreamer:
             # Allocated on the copy stream, used on the compute stream: tell the allocator.
             for t in _device_tensors(self.blocks[i]):
                 t.record_stream(compute)
-            event = torch.cuda.Event()
-            event.record(compute)
+        event = self._compute_done_event()
         to_meta(self.blocks[i])
         del self.ready[i]
         self.done[i] = event
         self.materialised.discard(i)
 
-    def _wait_released(self) -> None:
-        """Before allocating the next prefetch, make sure released blocks' memory is really free,
-        so the allocator reuses it instead of growing past N+1 blocks (the CPU runs at most one
-        block ahead of the GPU, which is enough to overlap the copy with compute)."""
-        for i, event in list(self.done.items()):
+    def _compute_done_event(self) -> torch.cuda.Event | None:
+        """An event on the compute stream marking where a released block's last kernel is."""
+        if not self.cuda:
+            return None
+        event = torch.cuda.Event()
+        event.record(torch.cuda.current_stream(self.device))
+        return event
+
+    def _wait_released(self, keep_latest: bool = False) -> None:
+        """Before allocating the next prefetch, make sure released blocks' memory is really free, so
+        the allocator reuses it instead of growing without bound. `keep_latest` leaves the block
+        released last alone: the GPU is usually still computing it, and waiting for it would leave
+        the GPU idle while Python loads the next block (its kernels are not queued yet). Waiting
+        two back costs one more block of VRAM (see `max_device_blocks`)."""
+        pending = list(self.done.items())
+        if keep_latest:
+            pending = pending[:-1]
+        for i, event in pending:
             if event is not None:
                 event.synchronize()
             del self.done[i]
@@ -404,9 +446,15 @@ class BlockStreamer:
         """The bound this streamer promises: N resident + 1 in flight."""
         return min(len(self.blocks), self.n_fixed + 2)
 
+    @property
+    def max_device_blocks(self) -> int:
+        """Blocks' memory on the device at once: the materialised ones plus the one released last,
+        whose memory the GPU may still be reading (the planner counts this)."""
+        return min(len(self.blocks), self.n_fixed + 3)
 
-def _read(keys: dict[str, tuple[Path, str]]) -> dict[str, torch.Tensor]:
-    """Block-relative key → tensor, read from (file, full key) pairs."""
+
+def _read(keys: dict[str, tuple[Path, str]], dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """Block-relative key → tensor, read from (file, full key) pairs, floats cast to `dtype`."""
     out: dict[str, torch.Tensor] = {}
     by_file: dict[Path, list[tuple[str, str]]] = {}
     for rel, (path, full) in keys.items():
@@ -414,7 +462,7 @@ def _read(keys: dict[str, tuple[Path, str]]) -> dict[str, torch.Tensor]:
     for path, names in by_file.items():
         with safe_open(str(path), framework="pt", device="cpu") as f:
             for rel, full in names:
-                out[rel] = f.get_tensor(full)
+                out[rel] = upcast(f.get_tensor(full), dtype)
     return out
 
 

@@ -24,7 +24,7 @@ from ..engine.weights import (
     shard_map,
 )
 from . import quantize
-from .offload import BlockStreamer
+from .offload import BlockStreamer, upcast
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -68,20 +68,6 @@ def _blocks(module: nn.Module, path: str) -> nn.ModuleList:
     return module.get_submodule(path)
 
 
-def _move_all_but_blocks(module: nn.Module, blocks_path: str, device: torch.device) -> None:
-    """Everything except the streamed blocks goes to the device (embeddings, norms, projections)."""
-    blocks = _blocks(module, blocks_path)
-    for sub in module.modules():
-        if sub is blocks or any(sub is b for b in blocks.modules()):
-            continue
-        for name, p in list(sub._parameters.items()):
-            if p is not None:
-                sub._parameters[name] = nn.Parameter(p.detach().to(device), requires_grad=False)
-        for name, b in list(sub._buffers.items()):
-            if b is not None:
-                sub._buffers[name] = b.to(device)
-
-
 def place(
     build_meta: Callable[[], nn.Module],
     spec: ComponentSpec,
@@ -110,25 +96,25 @@ def place(
     else:
         key_files = shards
 
-    if settings.streams and settings.offload == "mmap":
-        # Only the non-block tensors are read now; blocks come from the files through a small ring.
+    # Float tensors are cast to the compute dtype as they load (bf16 files → fp32 on CPUs without
+    # native bf16); quantized payloads (int8, float8) are kept as they are.
+    cast = lambda _key, t: upcast(t, dtype)  # noqa: E731
+    if settings.streams:
+        # Nothing whole ever sits in pageable host RAM: the non-block tensors go straight to the
+        # device, fixed blocks to the device one at a time, and streamed blocks one at a time into
+        # pinned slabs (or, for low-ram, a ring read from the files on demand).
         rest_files = sorted({Path(p) for k, p in key_files.items() if not k.startswith(prefix)})
-        assign_tensors(module, iter_safetensors(rest_files, ignore=(prefix + "*",)),
-                       dtype=dtype if qtype == "none" else None, device=device, require_complete=False)
+        assign_tensors(module, iter_safetensors(rest_files, ignore=(prefix + "*",)), transform=cast,
+                       device=device, require_complete=False)
+        mode = "mmap" if settings.offload == "mmap" else "pinned"
         streamer = BlockStreamer.from_files(_blocks(module, spec.blocks_path), key_files, prefix, device,
-                                            settings.resident_blocks, mode="mmap").attach()
+                                            settings.resident_blocks, mode=mode, dtype=dtype).attach()
         return Placed(module, streamer, qtype)
 
-    # Whole components load file by file straight onto the device (host RAM stays near one tensor);
-    # streamed ones load onto the host, where their blocks will live.
-    target = "cpu" if settings.streams else device
+    # Whole components load file by file straight onto the device (host RAM stays near one tensor).
     if qtype != "none":
-        module = quantize.load_cache(build_meta(), directory, target)  # a fresh meta model: load_cache swaps the Linears
+        module = quantize.load_cache(build_meta(), directory, device, dtype=dtype)  # fresh meta model: load_cache swaps the Linears
     else:
-        module = assign_tensors(module, iter_safetensors(files), dtype=dtype, device=target)
-    module.eval()
-    if not settings.streams:
-        return Placed(module, None, qtype)
-    _move_all_but_blocks(module, spec.blocks_path, device)
-    streamer = BlockStreamer.from_modules(_blocks(module, spec.blocks_path), device, settings.resident_blocks).attach()
-    return Placed(module, streamer, qtype)
+        module = assign_tensors(module, iter_safetensors(files), transform=cast, device=device)
+    return Placed(module.eval(), None, qtype)
+

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidRequest, OutOfMemory
+from ..errors import InvalidRequest, OutOfMemory, UnsupportedGpu
 from ..presets import FRAMES_PER_CHUNK, LATENT_CHANNELS, SPATIAL_FACTOR, latent_shape
+from .attention_support import bf16_attention_problem
 from .profiles import DEFAULT_QUANTIZATION, PROFILE_NAMES, PROFILES, QUANTIZATIONS, Profile
 from .tiling import estimate_tile_bytes
 
@@ -98,6 +99,7 @@ VRAM_HEADROOM = GiB // 2  # keep this free for the desktop and other apps
 HOST_BASE_BYTES = int(2.5 * GiB)  # interpreter, torch + CUDA libraries, the CUDA host context [EST]
 HOST_STAGING_BYTES = GiB  # one tensor staged while loading (the largest is the 0.8 GB LLM embedding)
 RAM_HEADROOM = 2 * GiB  # the OS, the UI and the page cache need some room
+FFMPEG_ENCODER_BYTES = 200 << 20  # ffmpeg/libx264 at 544×992: 192 MiB peak RSS measured by benchmarks/host_ram.py
 QUANT_OUTPUT_SHARD_BYTES = 2 * GiB  # quantize.py flushes its output file at this size
 LARGEST_LINEAR_PARAMS = 33792 * 6144  # Step-LLM w1: the biggest tensor quantized at once
 
@@ -184,9 +186,31 @@ def vae_decode_activation_bytes(height: int, width: int, tile: int | None) -> in
     return estimate_tile_bytes(h, w)
 
 
-def decoded_video_host_bytes(height: int, width: int, frames: int) -> int:
-    """The decoded frames on the host: bf16 as they arrive plus the uint8 copy handed to ffmpeg."""
-    return frames * height * width * 3 * (BF16 + 1)
+def video_write_host_bytes(height: int, width: int, compute_bytes: int = 0) -> int:
+    """Host RAM for handing the video to ffmpeg as it is decoded (pipeline._decode), whatever its
+    length: one 17-frame chunk crosses into a reused uint8 buffer, plus ffmpeg's own memory (a child
+    process). Decoding on the CPU (`compute_bytes` = the compute dtype's size) also holds the decoded
+    chunk and its fp32 copy when the dtype is narrower."""
+    chunk = FRAMES_PER_CHUNK * height * width * 3
+    host = chunk  # the uint8 buffer
+    if compute_bytes:
+        host += chunk * compute_bytes + (chunk * FP32 if compute_bytes < FP32 else 0)
+    return host + FFMPEG_ENCODER_BYTES
+
+
+def streamed_load_host_bytes(n_blocks: int, resident_blocks: int, offload: str, quantization: str,
+                             device_is_host: bool = False) -> int:
+    """Host RAM a streamed DiT of `n_blocks` takes while it is placed (placement.place): every
+    streamed block in pinned slabs (`pinned`) or a ring of two (`mmap`), plus the one block passing
+    through pageable RAM as it is read. Nothing whole is ever read first. With `device_is_host` (a
+    CPU run) the device's share is host RAM too: the N−1 fixed blocks. (Non-block tensors map the
+    file and count only once touched.)"""
+    block = dit_block_bytes(quantization)
+    n_fixed = min(resident_blocks - 1, n_blocks)
+    streamed = n_blocks - n_fixed
+    store = 2 * block if offload == "mmap" else streamed * block
+    transient = block if (offload != "mmap" or n_fixed) else 0
+    return store + transient + (n_fixed * block if device_is_host else 0)
 
 
 # Disk: what a run writes besides the quantized cache. x264 at our quality wrote 7.2 bits per pixel for
@@ -273,6 +297,7 @@ class Plan:
     tokens: int
     quantize_ram_bytes: int  # host RAM the first run needs to build the quantized-weight cache
     notes: tuple[str, ...] = field(default_factory=tuple)
+    unsupported: str = ""  # why this GPU cannot run the model at all (no fused bf16 attention)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -281,6 +306,8 @@ class Plan:
 
     def refusal(self) -> str:
         """One line: why it does not fit and what would."""
+        if self.unsupported:
+            return self.unsupported
         pred = self.predictions[self.profile]
         line = f"{self.height}x{self.width}x{self.frames} does not fit this machine ({pred.reason})"
         if self.suggestions:
@@ -305,13 +332,14 @@ def _predict(
     nonblock = dit_nonblock_bytes(image_to_video)
     decode_act = vae_decode_activation_bytes(height, width, profile.vae_tile)
     llm_whole = llm_bytes(quantization)
-    llm_stream_gpu = LLM_EMBED_PARAMS * BF16 + 2 * llm_layer_bytes(quantization)
+    llm_stream_gpu = LLM_EMBED_PARAMS * BF16 + 3 * llm_layer_bytes(quantization)  # computed, in flight, released last
     stream_llm = llm_streams(profile.name, quantization, gpu_bytes)
     encode_stage = (llm_stream_gpu if stream_llm else llm_whole) + clip_bytes() + LLM_ACT_BYTES + CLIP_ACT_BYTES
 
     def dit_gpu(n_resident: int) -> int:
-        # N blocks on the GPU at once + one in flight while streaming; all 48 when resident.
-        on_gpu = DIT_BLOCKS if n_resident >= DIT_BLOCKS else n_resident + 1
+        # Streaming: N blocks on the GPU + one in flight + the one released last, which the GPU may
+        # still be computing (offload.BlockStreamer waits two blocks back); all 48 when resident.
+        on_gpu = DIT_BLOCKS if n_resident >= DIT_BLOCKS else min(DIT_BLOCKS, n_resident + 2)
         return nonblock + on_gpu * block
 
     def stages(n_resident: int) -> dict[str, int]:
@@ -343,7 +371,7 @@ def _predict(
     else:
         dit_host = streamed_blocks * block
         llm_host = LLM_LAYERS * llm_layer_bytes(quantization) if stream_llm else 0
-    common = HOST_BASE_BYTES + HOST_STAGING_BYTES + decoded_video_host_bytes(height, width, frames)
+    common = HOST_BASE_BYTES + HOST_STAGING_BYTES + video_write_host_bytes(height, width)
     ram = common + max(dit_host, llm_host)
     ram_keep = common + dit_host + llm_host
     transfer = streamed_blocks * block * (1 if profile.cfg_batch or batch == 1 else 2)  # one pass per forward
@@ -432,6 +460,7 @@ def plan(
     gpu_bytes: int | None = None,
     ram_bytes: int | None = None,
     image_to_video: bool = False,
+    capability: str | tuple[int, int] | None = None,
 ) -> Plan:
     """Predict every profile for this video and machine and pick one.
 
@@ -439,6 +468,7 @@ def plan(
     not fit (then `fits` is False). Without a fit, `suggestions` lists what would fit. Unset
     `gpu_bytes`/`ram_bytes` are read from this machine (free VRAM, available RAM in the cgroup).
     `image_to_video`: Step-Video-TI2V (its bigger DiT input, its VAE encode stage).
+    A GPU `capability` without fused bf16 attention (before 8.0) fits nothing: `unsupported` says why.
     """
     _check_size(height, width, frames)
     if profile != "auto" and profile not in PROFILES:
@@ -460,7 +490,10 @@ def plan(
     else:
         chosen = predictions[profile]
     suggestions: tuple[Alternative, ...] = ()
-    if not chosen.fits:
+    unsupported = bf16_attention_problem(capability) or ""
+    if unsupported:
+        chosen = dataclasses.replace(chosen, fits=False, reason=unsupported)
+    elif not chosen.fits:
         suggestions = _alternatives(height, width, frames, q, batch, gpu_bytes, ram_bytes,
                                     None if profile == "auto" else profile, image_to_video)
     settings = PROFILES[chosen.profile].replace(
@@ -473,21 +506,26 @@ def plan(
         fits=chosen.fits, suggestions=suggestions, predictions=predictions,
         gpu_bytes=gpu_bytes, ram_bytes=ram_bytes, height=height, width=width, frames=frames,
         tokens=video_tokens(height, width, frames), quantize_ram_bytes=quantize_ram_bytes(),
-        notes=tuple(notes),
+        notes=tuple(notes), unsupported=unsupported,
     )
 
 
-def plan_request(request: Any, gpu_bytes: int | None = None, ram_bytes: int | None = None) -> Plan:
+def plan_request(request: Any, gpu_bytes: int | None = None, ram_bytes: int | None = None,
+                 capability: str | tuple[int, int] | None = None) -> Plan:
     """`plan` for a GenerationRequest (its size, cfg, profile and quantization)."""
     return plan(
         request.height, request.width, request.frames, cfg=float(request.effective_cfg),
         profile=request.profile, quantization=request.quantization, gpu_bytes=gpu_bytes, ram_bytes=ram_bytes,
         image_to_video=bool(getattr(request, "is_image_to_video", False)),
+        capability=capability,
     )
 
 
 def require_fit(p: Plan) -> Plan:
-    """Return the plan, or raise OutOfMemory with one line saying what would fit."""
+    """Return the plan, or raise OutOfMemory with one line saying what would fit (UnsupportedGpu
+    when the GPU cannot run the model at any size)."""
+    if p.unsupported:
+        raise UnsupportedGpu(p.unsupported)
     if not p.fits:
         raise OutOfMemory(p.refusal())
     return p

@@ -78,13 +78,18 @@ def check_qtype(qtype: str) -> str:
 _probe_results: dict[tuple[str, str], str | None] = {}
 
 
-def kernel_problem(qtype: str, device_type: str) -> str | None:
+def kernel_problem(qtype: str, device_type: str, on_progress=None) -> str | None:
     """None when a quantized Linear of this qtype loads from the cache and runs on this device type,
     else why not. Exercises the real path once (kernel-agnostic weight → optimize → matmul), which is
     where quanto JIT-builds its C++ (qint4 unpack) or CUDA (fp8/int4, needs nvcc) extensions."""
     key = (qtype, device_type)
     if key not in _probe_results:
-        _probe_results[key] = _probe(qtype, torch.device(device_type))
+        problem = None
+        if qtype != FALLBACK_QTYPE:  # built by a child under a time limit, so a hung build cannot hang us
+            from .kernel_build import build_kernels
+
+            problem = build_kernels(qtype, device_type, on_progress=on_progress)
+        _probe_results[key] = problem or _probe(qtype, torch.device(device_type))
     return _probe_results[key]
 
 
@@ -106,13 +111,13 @@ def _probe(qtype: str, device: torch.device) -> str | None:
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def resolve_qtype(requested: str, device_type: str = "cpu") -> str:
+def resolve_qtype(requested: str, device_type: str = "cpu", on_progress=None) -> str:
     """The qtype to use on this device: the requested one if its kernels work, else qint8 (one log
     line). qint8 needs no compiled kernel anywhere."""
     check_qtype(requested)
     if requested == FALLBACK_QTYPE:
         return requested
-    problem = kernel_problem(requested, device_type)
+    problem = kernel_problem(requested, device_type, on_progress)
     if problem is None:
         return requested
     log.warning("%s kernels unavailable on %s (%s); falling back to %s", requested, device_type, problem,
@@ -293,8 +298,12 @@ def prepare_quantized_modules(model: torch.nn.Module, qmap: dict[str, dict[str, 
         _quantize_submodule(model, name, module, weights=cfg["weights"], activations=None)
 
 
-def load_cache(model: torch.nn.Module, directory: Path, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """Materialise a meta-built model from a quantized cache onto `device`, file by file."""
+def load_cache(model: torch.nn.Module, directory: Path, device: torch.device | str = "cpu",
+               dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """Materialise a meta-built model from a quantized cache onto `device`, file by file; float
+    tensors (norms, scales) are cast to the compute dtype `dtype` when given."""
+    from .offload import upcast
+
     _manifest, qmap, key_file = read_cache(directory)
     prepare_quantized_modules(model, qmap)
     unexpected: list[str] = []
@@ -302,7 +311,7 @@ def load_cache(model: torch.nn.Module, directory: Path, device: torch.device | s
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             # On CPU, safetensors returns views of the memory-mapped file at unaligned offsets;
             # quanto's int8 CPU kernel (torch._weight_int8pack_mm) segfaults on those: own a copy.
-            state = {k: _owned(f.get_tensor(k)) for k in f.keys()}
+            state = {k: _owned(upcast(f.get_tensor(k), dtype)) for k in f.keys()}
         result = model.load_state_dict(state, strict=False, assign=True)
         unexpected.extend(result.unexpected_keys)
         del state

@@ -140,23 +140,35 @@ def tiled_decode(
     """`vae.decode` with every 17-frame chunk decoded tile by tile and cross-faded in fp32.
 
     Same output contract as `VideoVAE.decode`: (B, T/3·17, C, 16h, 16w) in [-1, 1], chunk boundaries
-    blended. `on_chunk(done, total)` runs after each chunk; `on_tile(chunk, chunks, tile, tiles)`
-    (1-based, the unit just decoded) after each tile, or after each chunk with tile 1 of 1 when one
-    tile covers the frame. `should_cancel()` is checked before every tile and raises `Cancelled`, so
-    a stop waits for one tile, not for a whole chunk.
+    blended. `on_chunk(done, total)` runs after each chunk; `on_tile` and `should_cancel` as in
+    `tiled_chunk_decoder`. To write the video as it comes instead of holding it whole, pass
+    `tiled_chunk_decoder(...)` to `vae.iter_decode`.
+    """
+    vae.check_latents(latents)
+    decoder = tiled_chunk_decoder(vae, latents, tile, overlap, on_tile=on_tile, should_cancel=should_cancel)
+    return vae.decode(latents, chunk_decoder=decoder, on_chunk=on_chunk, should_cancel=should_cancel)
+
+
+def tiled_chunk_decoder(
+    vae,
+    latents,
+    tile: int | tuple[int, int],
+    overlap: int,
+    *,
+    on_tile: Callable[[int, int, int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> Callable:
+    """A chunk decoder for `vae.decode`/`vae.iter_decode` that decodes each 17-frame chunk tile by
+    tile and cross-fades the tiles in fp32 (the plain `decode_chunk` when one tile covers the frame).
+
+    `on_tile(chunk, chunks, tile, tiles)` (1-based, the unit just decoded) runs after each tile, with
+    tile 1 of 1 when one tile covers the frame. `should_cancel()` is checked before every tile after
+    the first (the VAE checks before each chunk) and raises `Cancelled`, so a stop waits for one
+    tile, not for a whole chunk.
     """
     import torch
 
-    vae.check_latents(latents)
     tiles = plan_tiles(latents.shape[-2], latents.shape[-1], tile, overlap)
-    if len(tiles) == 1:
-        def chunk_done(done: int, total: int) -> None:
-            if on_chunk is not None:
-                on_chunk(done, total)
-            if on_tile is not None:
-                on_tile(done, total, 1, 1)
-
-        return vae.decode(latents, on_chunk=chunk_done, should_cancel=should_cancel)
     chunks = len(latents.split(vae.config.latent_chunk, dim=1))
     chunk_index = 0
 
@@ -168,6 +180,11 @@ def tiled_decode(
     def decode_chunk_tiled(chunk: torch.Tensor) -> torch.Tensor:
         nonlocal chunk_index
         chunk_index += 1
+        if len(tiles) == 1:
+            frames = vae.decode_chunk(chunk)
+            if on_tile is not None:
+                on_tile(chunk_index, chunks, 1, 1)
+            return frames
         s = PIXELS_PER_LATENT
         acc = None
         for number, t in enumerate(tiles, start=1):
@@ -185,4 +202,4 @@ def tiled_decode(
                 on_tile(chunk_index, chunks, number, len(tiles))
         return acc.to(out_dtype)
 
-    return vae.decode(latents, chunk_decoder=decode_chunk_tiled, on_chunk=on_chunk, should_cancel=should_cancel)
+    return decode_chunk_tiled

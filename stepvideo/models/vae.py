@@ -11,7 +11,7 @@ between chunks), and the two frames meeting at each chunk boundary are then blen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -254,8 +254,31 @@ class VideoVAE(nn.Module):
         on_chunk: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None,
     ) -> torch.Tensor:
-        """(B, T, z, h, w) → (B, T/3·17, C, 16h, 16w) in [-1, 1].
+        """(B, T, z, h, w) → (B, T/3·17, C, 16h, 16w) in [-1, 1]: `iter_decode`'s pieces, gathered."""
+        out, at = None, 0
+        for piece in self.iter_decode(latents, chunk_decoder=chunk_decoder, on_chunk=on_chunk,
+                                      should_cancel=should_cancel):
+            if out is None:  # allocate once the first piece tells us the output dtype and size
+                total = self.config.frames_per_chunk * (latents.shape[1] // self.config.latent_chunk)
+                out = piece.new_empty(piece.shape[0], total, *piece.shape[2:])
+            out[:, at:at + piece.shape[1]] = piece
+            at += piece.shape[1]
+        return out
 
+    @torch.no_grad()
+    def iter_decode(
+        self,
+        latents: torch.Tensor,
+        *,
+        chunk_decoder: ChunkDecoder | None = None,
+        on_chunk: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """The decoded video as it comes: pieces of (B, n, C, 16h, 16w) frames in [-1, 1], in order,
+        finished (chunk boundaries blended, clamped), so a caller can write each and keep none.
+
+        The last frame of each chunk waits for the next chunk's first (the official `mix` blends the
+        two), which is the same arithmetic as `blend_chunk_boundaries` on the whole video.
         `chunk_decoder` (default `decode_chunk`) is the seam tiled decoding plugs into;
         `on_chunk(done, total)` runs after each chunk; `should_cancel()` is checked before each and
         raises `Cancelled`.
@@ -263,20 +286,22 @@ class VideoVAE(nn.Module):
         self.check_latents(latents)
         decode_one = chunk_decoder or self.decode_chunk
         chunks = latents.split(self.config.latent_chunk, dim=1)
-        per = self.config.frames_per_chunk
-        out = None
+        held = None  # the previous chunk's last frame, (B, 1, C, H, W)
         for i, chunk in enumerate(chunks):
             if should_cancel is not None and should_cancel():
                 raise Cancelled("VAE decode cancelled")
             frames = decode_one(chunk)
-            if out is None:  # allocate once the first chunk tells us the output dtype and size
-                out = frames.new_empty(frames.shape[0], per * len(chunks), *frames.shape[2:])
-            out[:, i * per:(i + 1) * per] = frames
+            if held is not None:
+                front, back = held, frames[:, :1]
+                back[:] = back * 0.6 + front * 0.4  # sequential, as the official mix: back first
+                front[:] = front * 0.6 + back * 0.4
+                yield front.clamp_(-1.0, 1.0)
+            held = frames[:, -1:].clone()
+            yield frames[:, :-1].clamp_(-1.0, 1.0)
             del frames
             if on_chunk is not None:
                 on_chunk(i + 1, len(chunks))
-        blend_chunk_boundaries(out, per, inplace=True)
-        return out.clamp_(-1.0, 1.0)
+        yield held.clamp_(-1.0, 1.0)
 
     @torch.no_grad()
     def encode_moments(self, video: torch.Tensor) -> torch.Tensor:
