@@ -22,6 +22,19 @@ def one_line(exc: BaseException, log_file: Path | None) -> str:
             "Your jobs and videos are safe.")
 
 
+def show_dialog(line: str) -> None:
+    """Before the main window exists: a modal message box (or stderr when there is no QApplication)."""
+    try:
+        from PySide6.QtWidgets import QApplication, QMessageBox
+
+        if QApplication.instance() is not None:
+            QMessageBox.critical(None, "StepVideo", line)
+            return
+    except Exception:  # Qt itself may be what failed; the line still reaches the user
+        log.exception("could not show the error dialog")
+    print(f"stepvideo-desktop: {line}", file=sys.stderr)
+
+
 def install(show: Callable[[str], None], log_file: Path | None) -> Hook:
     """Replace sys.excepthook; returns the previous hook so the caller can put it back."""
     previous = sys.excepthook
