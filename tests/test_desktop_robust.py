@@ -145,3 +145,85 @@ def test_an_error_while_starting_is_logged_and_shown_not_silent(qtbot, app_dirs,
     assert len(shown) == 1 and "RuntimeError: the settings page exploded" in shown[0]
     log_text = (paths.log_dir() / desktop_app.LOG_NAME).read_text()
     assert "Traceback" in log_text and "the settings page exploded" in log_text
+
+
+# ---- §5 honest progress: decode, resume, one source of truth ---------------------------------------
+
+def _running_job(c, prompt="a fox in the snow", checkpoint_step=None):
+    from stepvideo.api import GenerationRequest
+
+    job = c.queue.add(GenerationRequest(prompt=prompt, height=32, width=32, frames=17, steps=40))
+    c.queue.claim_next(pid=None)
+    if checkpoint_step:
+        c.queue.mark_checkpoint(job.id, checkpoint_step)
+    c.reload_queue()
+    return job.id
+
+
+def _emit(c, type_, **fields):
+    c.engine.event.emit({"v": 1, "type": type_, "time": 0.0, **fields})
+
+
+def _table_text(c, job_id, column):
+    from PySide6.QtCore import Qt
+
+    return c.queue_model.index(c.queue_model.row_of(job_id), column).data(Qt.ItemDataRole.DisplayRole)
+
+
+def test_decode_progress_reaches_the_job_card_table_and_status_bar(controller):
+    from stepvideo_desktop.views.queue_model import COL_ETA, COL_STATUS
+
+    c = controller
+    job_id = _running_job(c)
+    _emit(c, "job_started", job_id=job_id)
+    _emit(c, "stage", job_id=job_id, name="denoise", state="started", steps=40)
+    _emit(c, "step", job_id=job_id, i=40, n=40, seconds_per_step=2.0, eta_seconds=0.0)
+    _emit(c, "stage", job_id=job_id, name="decode", state="started")
+    detail = c.queue_view.detail
+    assert detail.stage.text() == "Decoding video" and detail.eta.text() == "estimating…" and detail.bar.value() == 0
+    _emit(c, "decode_progress", job_id=job_id, done=0, total=8, chunk=1, chunks=2, tile=1, tiles=4, eta_seconds=None)
+    assert detail.eta.text() == "estimating…"  # no "ETA 0 s" and no full bar while decoding
+    _emit(c, "decode_progress", job_id=job_id, done=3, total=8, chunk=1, chunks=2, tile=3, tiles=4, eta_seconds=90)
+    assert detail.stage.text() == "Decoding video · chunk 1/2 · tile 3/4"
+    assert detail.step.text() == "3 / 8 parts" and detail.eta.text() == "1 min 30 s"
+    assert detail.bar.value() == 375
+    status = c.window.status_view.worker.text()
+    assert status == f"Job {job_id}: Decoding video · chunk 1/2 · tile 3/4 · part 3/8 · ETA 1 min 30 s"
+    assert _table_text(c, job_id, COL_ETA) == "1 min 30 s"
+    assert _table_text(c, job_id, COL_STATUS) == "Running · Decoding video · chunk 1/2 · tile 3/4"
+    assert c.queue_model.progress(c.queue.get(job_id)) == 3 / 8
+    # the engine's own state changes cannot put a second opinion in the status bar
+    c.worker_ctl.on_state("loading")
+    assert c.window.status_view.worker.text() == status
+
+
+def test_eta_after_a_resume_is_the_events_and_names_the_resume_step(controller):
+    c = controller
+    job_id = _running_job(c, checkpoint_step=20)
+    _emit(c, "job_started", job_id=job_id)
+    _emit(c, "stage", job_id=job_id, name="denoise", state="started", steps=40)
+    _emit(c, "step", job_id=job_id, i=21, n=40, seconds_per_step=10.0, eta_seconds=190.0)
+    detail = c.queue_view.detail
+    assert detail.step.text() == "21 / 40 (resumed from step 20)"
+    assert detail.eta.text() == "3 min 10 s"  # the worker's ETA (19 steps × 10 s), not 1 s from elapsed/steps
+    assert detail.speed.text() == "10.00 s/step"
+    assert c.window.status_view.worker.text() == f"Job {job_id}: Denoising · step 21/40 · ETA 3 min 10 s"
+    c.reload_queue()  # the database's row (older than the events) does not overwrite the card
+    assert detail.step.text() == "21 / 40 (resumed from step 20)"
+
+
+def test_another_worker_is_said_once_and_not_restarted_in_a_loop(controller, monkeypatch):
+    c = controller
+    starts = []
+    monkeypatch.setattr(c.engine, "start", lambda: starts.append(1))
+    c.allow_worker = True
+    _running_job(c)
+    c.queue.add(__import__("stepvideo.api", fromlist=["GenerationRequest"]).GenerationRequest(prompt="next"))
+    c.worker_ctl.on_state("stopped")
+    c.worker_ctl.on_crash("another worker (for example `stepvideo queue run` in a terminal) is already running "
+                          "this queue", "", 0)
+    c.worker_ctl.on_stopped()
+    QApplication.instance().processEvents()
+    assert starts == []
+    assert c.window.status_view.worker.text().startswith("Worker: another process runs the queue")
+    assert "Another worker" in c.queue_view.banner.text.text()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer
 
 from stepvideo.errors import StepVideoError
-from stepvideo_desktop import protocol
-from stepvideo_desktop.views.widgets import human_duration
+from stepvideo_desktop import live_progress, protocol
+from stepvideo_desktop.live_progress import LiveProgress
 
 if TYPE_CHECKING:
     from stepvideo_desktop.services import AppServices
@@ -18,12 +19,15 @@ log = logging.getLogger(__name__)
 
 STATE_WORDS = {"stopped": "Worker: stopped", "starting": "Worker: starting…", "idle": "Worker: idle",
                "loading": "Worker: loading the model…", "running": "Worker: running", "stopping": "Worker: stopping…"}
+OTHER_WORKER = "Worker: another process runs the queue (its progress shows here)"
 
 
 class WorkerController(QObject):
     def __init__(self, app: AppServices) -> None:
         super().__init__(app)
         self.app = app
+        self.live: LiveProgress | None = None  # the running job, as the job card, table and status bar show it
+        self.other_worker = False  # our worker found another one (e.g. `stepvideo queue run`) on the queue
 
     def wire(self) -> None:
         engine = self.app.engine
@@ -53,14 +57,11 @@ class WorkerController(QObject):
         kind = ev["type"]
         job_id = ev.get("job_id")
         app.queue_view.detail.on_event(ev)
-        if kind == "step" and job_id is not None:
-            app.queue_model.update_step(job_id, ev)
-            app.window.status_view.set_worker_state(
-                f"Running job {job_id}: step {ev['i']}/{ev['n']} · ETA {human_duration(ev.get('eta_seconds'))}")
-        elif kind == "preview" and job_id is not None and ev.get("path"):
+        self._follow(ev)
+        if kind == "preview" and job_id is not None and ev.get("path"):
             app.queue_model.set_preview(job_id, ev["path"])
-        elif kind == "job_started":
-            app.reload_queue()
+        elif kind == "ready":
+            self.other_worker = False
         elif kind == "job_done":
             app.reload_queue()
             app.reload_gallery()
@@ -74,6 +75,26 @@ class WorkerController(QObject):
             self._after_job()
         elif kind == "log" and ev.get("level") == "error":
             log.warning("worker: %s", ev.get("message"))
+
+    def _follow(self, ev: dict) -> None:
+        """Fold the event into the running job's progress and show it in all three places at once."""
+        app = self.app
+        before = self.live
+        self.live = live_progress.advance(before, ev)
+        if ev["type"] == "job_started":
+            app.reload_queue()  # the row turns "running" before its progress shows
+            row = app.queue_model.row_of(ev.get("job_id"))
+            job = app.queue_model.job_at(row) if row is not None else None
+            if self.live is not None and job is not None and job.checkpoint_step and not self.live.resumed_from:
+                self.live = dataclasses.replace(self.live, resumed_from=job.checkpoint_step)
+        if self.live is before:
+            return
+        if before is not None and (self.live is None or self.live.job_id != before.job_id):
+            app.queue_model.set_live(before.job_id, None)
+        if self.live is not None:
+            app.queue_model.set_live(self.live.job_id, self.live)
+            app.queue_view.detail.show_live(self.live)
+            app.window.status_view.set_worker_state(self.live.status_line())
 
     def _prompt_of(self, job_id: int | None) -> str:
         model = self.app.queue_model
@@ -91,8 +112,18 @@ class WorkerController(QObject):
     def on_state(self, state: str) -> None:
         app = self.app
         app.monitor.worker_pid = app.engine.pid if state != "stopped" else None
-        if state != "running" or app.engine.last_step is None:
-            app.window.status_view.set_worker_state(STATE_WORDS[state])
+        if state in ("loading", "running") and self.live is not None:
+            text = self.live.status_line()  # what the job card says, not a second opinion
+        elif state == "stopped" and self.other_worker:
+            text = OTHER_WORKER
+        else:
+            text = STATE_WORDS[state]
+        app.window.status_view.set_worker_state(text)
+
+    def _forget_live(self) -> None:
+        if self.live is not None:
+            self.app.queue_model.set_live(self.live.job_id, None)
+            self.live = None
 
     def on_crash(self, message: str, details: str, pid: int) -> None:
         """The worker died on its own: mark its job, keep the app up, offer to resume."""
@@ -108,6 +139,8 @@ class WorkerController(QObject):
             log.error("could not mark the interrupted job: %s", exc)
             ids = []
         if message.startswith("another worker"):
+            self.other_worker = True  # not restarted in a loop: the next job added or resumed tries again
+            app.window.status_view.set_worker_state(OTHER_WORKER)
             app.queue_view.banner.show_message(message.capitalize() + ". This window shows its progress.", kind="info")
             return
         if not app.lifecycle.closing:
@@ -126,6 +159,8 @@ class WorkerController(QObject):
             app.lifecycle.finish_close()
             return
         app.reload_queue()
-        # A paused queue (by the user, or after a crash) stays stopped until Resume queue.
-        if not app.store.value.queue_paused and app.queue_ctl.runnable() and app.engine.state == "stopped":
+        self._forget_live()
+        # A paused queue (by the user, or after a crash) stays stopped until Resume queue; a queue that
+        # another process runs is left to it.
+        if not self.other_worker and not app.store.value.queue_paused and app.queue_ctl.runnable() and app.engine.state == "stopped":
             QTimer.singleShot(0, app.queue_ctl.kick)

@@ -8,13 +8,12 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QV
 
 from stepvideo.jobs.store import Job
 from stepvideo_desktop import theme
+from stepvideo_desktop.live_progress import STAGE_WORDS, LiveProgress
 from stepvideo_desktop.monitor import MemorySample
 from stepvideo_desktop.views.memory_chart import MemoryChart
-from stepvideo_desktop.views.widgets import GRID, Card, human_duration, muted
+from stepvideo_desktop.views.widgets import GRID, Card, muted
 
 NEAR_LIMIT = 0.92  # warn above this share of VRAM or RAM
-STAGE_WORDS = {"load": "Loading", "encode_text": "Encoding the prompt", "denoise": "Denoising",
-               "decode": "Decoding video", "write": "Writing the mp4"}
 
 
 class ProgressPanel(Card):
@@ -66,6 +65,7 @@ class ProgressPanel(Card):
         self.chart = MemoryChart()  # right: VRAM and RAM over time
         row.addWidget(self.chart, 3)
         self.job_id: int | None = None
+        self.live: LiveProgress | None = None  # what the worker said last about this job
         self._worker_vram: tuple[float, float] | None = None  # (reserved, total) from the worker's allocator
 
     def set_job(self, job: Job | None) -> None:
@@ -84,24 +84,31 @@ class ProgressPanel(Card):
             self.preview.setText("The latest preview\nappears here.")
         self.prompt.setText(job.prompt if len(job.prompt) < 240 else job.prompt[:238] + "…")
         self.prompt.setToolTip(job.prompt)
-        if job.stage:
+        if self.live is not None and self.live.job_id == job.id:
+            return  # the worker's events are newer than the database's row
+        if job.stage:  # a job another process runs: what the database knows
             self.stage.setText(STAGE_WORDS.get(job.stage, job.stage))
         if job.step is not None and job.steps:
             self.step.setText(f"{job.step} / {job.steps}")
             self.bar.setValue(int(job.step / job.steps * 1000))
 
+    def show_live(self, p: LiveProgress) -> None:
+        """The running job as the worker reports it: the same LiveProgress the table and status bar show."""
+        self.live = p
+        self.stage.setText(p.stage_text())
+        self.step.setText(p.counter_text())
+        if p.stage == "denoise" and p.seconds_per_step:
+            self.speed.setText(f"{p.seconds_per_step:.2f} s/step")
+        elif p.stage != "denoise":
+            self.speed.setText("—")
+        self.eta.setText(p.eta_text())
+        fraction = p.fraction
+        self.bar.setValue(int((fraction or 0) * 1000))
+        self.bar.setAccessibleDescription(f"{p.stage_text()}: {p.counter_text()}")
+
     def on_event(self, ev: dict) -> None:
         kind = ev.get("type")
-        if kind == "stage" and ev.get("state") == "started":
-            words = STAGE_WORDS.get(ev.get("name"), ev.get("name"))
-            self.stage.setText(words + (f" ({ev['part']})" if ev.get("part") else ""))
-        elif kind == "step":
-            i, n = ev["i"], ev["n"]
-            self.step.setText(f"{i} / {n}")
-            self.speed.setText(f"{ev.get('seconds_per_step', 0):.2f} s/step")
-            self.eta.setText(human_duration(ev.get("eta_seconds")))
-            self.bar.setValue(int(i / max(n, 1) * 1000))
-        elif kind == "preview" and ev.get("path"):
+        if kind == "preview" and ev.get("path"):
             self.show_preview(ev["path"])
         elif kind == "memory" and ev.get("vram_total"):
             self._worker_vram = (float(ev.get("vram_reserved", 0)), float(ev["vram_total"]))

@@ -10,6 +10,7 @@ from PySide6.QtGui import QPixmap
 
 from stepvideo.jobs.store import Job
 from stepvideo_desktop import theme
+from stepvideo_desktop.live_progress import LiveProgress
 from stepvideo_desktop.views import icons
 from stepvideo_desktop.views.widgets import human_duration
 
@@ -34,8 +35,10 @@ def settings_summary(request: dict) -> str:
     return " · ".join(parts)
 
 
-def status_text(job: Job, live_step: dict | None = None) -> str:
+def status_text(job: Job, live: LiveProgress | None = None) -> str:
     label = STATUS_LABELS.get(job.status, job.status)
+    if job.status == "running" and live is not None and live.stage != "denoise":
+        return f"{label} · {live.stage_text()}"  # the same words as the job card and the status bar
     if job.status == "running" and job.stage and job.stage != "denoise":
         return f"{label} · {job.stage.replace('_', ' ')}"
     if job.status in ("interrupted", "paused") and job.checkpoint_step:
@@ -50,7 +53,7 @@ class QueueModel(QAbstractTableModel):
         super().__init__(parent)
         self.jobs: list[Job] = []
         self._row_of: dict[int, int] = {}
-        self.live: dict[int, dict] = {}  # job id -> latest step event
+        self.live: dict[int, LiveProgress] = {}  # job id -> its progress from the worker's events
         self.previews: dict[int, str] = {}
         self._pixmaps: dict[str, QPixmap] = {}
 
@@ -68,8 +71,11 @@ class QueueModel(QAbstractTableModel):
         self._row_of = {j.id: i for i, j in enumerate(jobs)}
         self.endResetModel()
 
-    def update_step(self, job_id: int, step_event: dict) -> None:
-        self.live[job_id] = step_event
+    def set_live(self, job_id: int, progress: LiveProgress | None) -> None:
+        if progress is None:
+            self.live.pop(job_id, None)
+        else:
+            self.live[job_id] = progress
         self._changed(job_id, COL_STATUS, COL_ETA)
 
     def set_preview(self, job_id: int, path: str) -> None:
@@ -89,9 +95,9 @@ class QueueModel(QAbstractTableModel):
         return self._row_of.get(job_id)
 
     def progress(self, job: Job) -> float | None:
-        step = self.live.get(job.id)
-        if job.status == "running" and step:
-            return step["i"] / max(step["n"], 1)
+        live = self.live.get(job.id)
+        if job.status == "running" and live is not None and live.fraction is not None:
+            return live.fraction  # of the current stage: denoising, then decoding
         if job.status == "done":
             return 1.0
         if job.step and job.steps:
@@ -99,9 +105,9 @@ class QueueModel(QAbstractTableModel):
         return None
 
     def eta(self, job: Job) -> str:
-        step = self.live.get(job.id)
-        if job.status == "running" and step:
-            return human_duration(step.get("eta_seconds"))
+        live = self.live.get(job.id)
+        if job.status == "running" and live is not None:
+            return live.eta_text()
         if job.status == "done" and job.started_at and job.finished_at:
             return f"took {human_duration(job.finished_at - job.started_at)}"
         return ""
