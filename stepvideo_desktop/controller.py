@@ -92,6 +92,9 @@ class Controller(QObject):
         for part in (self.queue_ctl, self.batch_ctl, self.worker_ctl, self.gallery_ctl, self.models_ctl, self.lifecycle):
             part.wire()
         self.composer.set_predictor(self._predict)
+        self.queue_model.video_thumbnail = self.gallery_model.thumbnail_of
+        self.gallery_model.dataChanged.connect(self.queue_model.refresh_previews)
+        self.gallery_model.modelReset.connect(self.queue_model.refresh_previews)
         self.monitor.sampled.connect(self.window.status_view.show_sample)
         self.monitor.sampled.connect(self.queue_view.detail.on_sample)
         self.store.changed.connect(self._apply_settings)

@@ -24,7 +24,9 @@ class LiveProgress:
     job_id: int
     stage: str | None = None  # the engine's stage name
     part: str | None = None  # which component a load stage loads
-    done: int | None = None  # units of the current stage: denoising steps, or units of decode work
+    step: int | None = None  # denoising steps done (kept through decode: the Step row keeps saying it)
+    steps: int | None = None
+    done: int | None = None  # units of decode work (chunks × tiles) done
     total: int | None = None
     eta_seconds: float | None = None  # the worker's estimate for the whole job; None until it has one
     seconds_per_step: float | None = None
@@ -35,9 +37,11 @@ class LiveProgress:
     @property
     def fraction(self) -> float | None:
         """How far the current stage is, 0..1 (denoising, then decoding); None when it cannot say."""
-        if self.done is None or not self.total:
+        if self.stage in ("decode", "write"):
+            return min(self.done / self.total, 1.0) if self.done is not None and self.total else 0.0
+        if self.step is None or not self.steps:
             return None
-        return min(self.done / self.total, 1.0)
+        return min(self.step / self.steps, 1.0)
 
     def stage_text(self) -> str:
         if self.stage is None:
@@ -45,19 +49,18 @@ class LiveProgress:
         words = STAGE_WORDS.get(self.stage, self.stage.replace("_", " ").capitalize())
         if self.stage == "load" and self.part:
             return f"{words} ({self.part})"
-        if self.stage == "decode":
-            parts = [f"{name} {pair[0]}/{pair[1]}" for name, pair in (("chunk", self.chunk), ("tile", self.tile))
-                     if pair and pair[1] > 1]  # "tile 1/1" says nothing
-            return words + (f" · {' · '.join(parts)}" if parts else "")
+        if self.stage == "decode" and self.total:
+            parts = [f"part {self.done}/{self.total}"]
+            parts += [f"{name} {pair[0]}/{pair[1]}" for name, pair in (("chunk", self.chunk), ("tile", self.tile))
+                      if pair and pair[1] > 1]  # "tile 1/1" says nothing
+            return f"{words} · {' · '.join(parts)}"
         return words
 
     def counter_text(self) -> str:
-        """`21 / 40` for denoising (with where a resume started), `3 / 12 parts` for decoding."""
-        if self.done is None or self.total is None:
+        """The denoising step, `21 / 40`, with where a resume started."""
+        if self.step is None or self.steps is None:
             return "—"
-        if self.stage == "decode":
-            return f"{self.done} / {self.total} parts"
-        text = f"{self.done} / {self.total}"
+        text = f"{self.step} / {self.steps}"
         if self.resumed_from:
             text += f" (resumed from step {self.resumed_from})"
         return text
@@ -70,9 +73,8 @@ class LiveProgress:
     def status_line(self) -> str:
         """The status bar's words for the same state the job card shows."""
         line = f"Job {self.job_id}: {self.stage_text()}"
-        if self.stage in COUNTED_STAGES and self.done is not None and self.total:
-            unit = "step" if self.stage == "denoise" else "part"
-            line += f" · {unit} {self.done}/{self.total}"
+        if self.stage == "denoise" and self.step is not None and self.steps:
+            line += f" · step {self.step}/{self.steps}"
         if self.stage in COUNTED_STAGES:
             line += f" · ETA {self.eta_text()}"
         return line
@@ -89,12 +91,15 @@ def advance(progress: LiveProgress | None, ev: dict) -> LiveProgress | None:
         return progress
     if kind == "stage" and ev.get("state") == "started":
         name = ev.get("name")
-        total = ev.get("steps") if name == "denoise" else None
-        return dataclasses.replace(progress, stage=name, part=ev.get("part"), done=None if total is None else 0,
-                                   total=total, eta_seconds=None, chunk=None, tile=None)
+        changes: dict = {"stage": name, "part": ev.get("part"), "eta_seconds": None}
+        if name == "denoise" and ev.get("steps"):
+            changes.update(step=progress.resumed_from or 0, steps=ev["steps"])
+        if name == "decode":
+            changes.update(done=None, total=None, chunk=None, tile=None)
+        return dataclasses.replace(progress, **changes)
     if kind == "step":
         start = ev.get("resumed_from", ev.get("start_step"))
-        return dataclasses.replace(progress, stage="denoise", part=None, done=ev["i"], total=ev["n"],
+        return dataclasses.replace(progress, stage="denoise", part=None, step=ev["i"], steps=ev["n"],
                                    eta_seconds=ev.get("eta_seconds"), seconds_per_step=ev.get("seconds_per_step"),
                                    resumed_from=start or progress.resumed_from)
     if kind == "decode_progress":

@@ -114,7 +114,7 @@ QPlainTextEdit:focus, QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QCo
 QLineEdit[invalid="true"] { border: 1px solid @bad; }
 QPushButton { background: @surface; border: 1px solid @border; border-radius: 8px; padding: 6px 16px; min-height: 20px; }
 QPushButton:hover { border-color: @accent; }
-QPushButton:disabled { color: @muted; }
+QPushButton:disabled { color: @muted; background: transparent; border: 1px dashed @border; }
 QPushButton[primary="true"] { background: @accent; color: @accent_text; border: 1px solid @accent; font-weight: 600; }
 QPushButton[primary="true"]:disabled { background: @border; border-color: @border; color: @muted; }
 QToolButton { border: 1px solid transparent; border-radius: 8px; padding: 4px; }

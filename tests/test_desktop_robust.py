@@ -184,13 +184,13 @@ def test_decode_progress_reaches_the_job_card_table_and_status_bar(controller):
     _emit(c, "decode_progress", job_id=job_id, done=0, total=8, chunk=1, chunks=2, tile=1, tiles=4, eta_seconds=None)
     assert detail.eta.text() == "estimating…"  # no "ETA 0 s" and no full bar while decoding
     _emit(c, "decode_progress", job_id=job_id, done=3, total=8, chunk=1, chunks=2, tile=3, tiles=4, eta_seconds=90)
-    assert detail.stage.text() == "Decoding video · chunk 1/2 · tile 3/4"
-    assert detail.step.text() == "3 / 8 parts" and detail.eta.text() == "1 min 30 s"
+    assert detail.stage.text() == "Decoding video · part 3/8 · chunk 1/2 · tile 3/4"
+    assert detail.step.text() == "40 / 40" and detail.eta.text() == "1 min 30 s"
     assert detail.bar.value() == 375
     status = c.window.status_view.worker.text()
-    assert status == f"Job {job_id}: Decoding video · chunk 1/2 · tile 3/4 · part 3/8 · ETA 1 min 30 s"
+    assert status == f"Job {job_id}: Decoding video · part 3/8 · chunk 1/2 · tile 3/4 · ETA 1 min 30 s"
     assert _table_text(c, job_id, COL_ETA) == "1 min 30 s"
-    assert _table_text(c, job_id, COL_STATUS) == "Running · Decoding video · chunk 1/2 · tile 3/4"
+    assert _table_text(c, job_id, COL_STATUS) == "Running · Decoding video · part 3/8 · chunk 1/2 · tile 3/4"
     assert c.queue_model.progress(c.queue.get(job_id)) == 3 / 8
     # the engine's own state changes cannot put a second opinion in the status bar
     c.worker_ctl.on_state("loading")

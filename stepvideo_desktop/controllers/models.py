@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject
 
 from stepvideo.errors import StepVideoError
 from stepvideo.presets import BASE_REPO, TURBO_REPO
-from stepvideo_desktop import local_models
+from stepvideo_desktop import local_models, model_defaults
 from stepvideo_desktop.token_counter import TokenCounter
 from stepvideo_desktop.views.local_model_card import LocalModelCard
 from stepvideo_desktop.views.models_page import ModelCard
@@ -66,14 +66,17 @@ class ModelsController(QObject):
 
         model = self.active_model()
         cache = self.app.store.value.models_dir or None
+        transformer = None
         try:  # the tokenizers live with the components (a transformer-only folder takes them from the base)
-            root = hub.resolve_model_roots(model, None, cache).components
+            folders = hub.resolve_model_roots(model, None, cache)
+            root, transformer = folders.components, folders.transformer
         except StepVideoError:
             try:
                 root = hub.resolve_model_dir(model, None, cache)
             except StepVideoError:
                 root = None
-        self.app.composer.set_model("" if model == BASE_REPO else model, TokenCounter.for_model_root(root))
+        defaults = model_defaults.for_model(model, transformer)
+        self.app.composer.set_model("" if model == BASE_REPO else model, TokenCounter.for_model_root(root), defaults)
         self.app.models.set_active(model)
 
     # ---- actions ---------------------------------------------------------------------------------

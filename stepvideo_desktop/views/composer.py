@@ -38,6 +38,7 @@ from stepvideo.presets import (
 )
 from stepvideo_desktop import theme
 from stepvideo_desktop.fit import FitEstimate
+from stepvideo_desktop.model_defaults import ModelDefaults
 from stepvideo_desktop.token_counter import TokenCounter
 from stepvideo_desktop.views import icons
 from stepvideo_desktop.views.variation_controls import EditJobBar, VariationsField
@@ -139,6 +140,7 @@ class ComposerView(QWidget):
         self._predict = predict
         self._counter: TokenCounter | None = None
         self._model = ""
+        self._defaults: ModelDefaults | None = None  # the active model's starting values, once applied
         self._fit: FitEstimate | None = None
         self._count_timer = QTimer(self, singleShot=True, interval=150)
         self._count_timer.timeout.connect(self._update_counts)
@@ -155,7 +157,11 @@ class ComposerView(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(self._build_settings_column())
         scroll.setMinimumWidth(360)
-        root.addWidget(scroll, 2)
+        right = QVBoxLayout()  # the settings scroll; the buttons stay pinned below them, above the fold
+        right.setSpacing(GRID)
+        right.addWidget(scroll, 1)
+        right.addLayout(self._build_footer())
+        root.addLayout(right, 2)
 
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=lambda: self._submit(False))
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=lambda: self._submit(False))
@@ -237,6 +243,10 @@ class ComposerView(QWidget):
         col.setSpacing(2 * GRID)
 
         video = Card("Video")
+        self.model_line = muted("Model: —")  # which model new jobs use (chosen on Models)
+        self.model_line.setWordWrap(True)
+        self.model_line.setAccessibleName("Model for new jobs")
+        video.body.addWidget(self.model_line)
         self.preset = Segmented([(name, name.capitalize()) for name in PRESETS], "Preset")
         self.preset.changed.connect(self.set_preset)
         video.body.addWidget(self.preset)
@@ -322,7 +332,13 @@ class ComposerView(QWidget):
         fit_row.addWidget(self.fit_text, 1)
         memory.body.addLayout(fit_row)
         col.addWidget(memory)
+        col.addStretch(1)
+        return host
 
+    def _build_footer(self) -> QVBoxLayout:
+        col = QVBoxLayout()
+        col.setContentsMargins(0, 0, GRID, 0)
+        col.setSpacing(GRID)
         self.error = QLabel()
         self.error.setObjectName("error")
         self.error.setWordWrap(True)
@@ -339,18 +355,18 @@ class ComposerView(QWidget):
         buttons.addWidget(self.next_button, 0, 0)
         buttons.addWidget(self.add_button, 0, 1)
         col.addLayout(buttons)
-        self.edit_bar = EditJobBar()
+        self.edit_bar = EditJobBar()  # "Update job" / "Cancel edit" while a queued job is edited
         self.edit_bar.update_clicked.connect(lambda: self._submit(False))
         self.edit_bar.cancel_clicked.connect(self.end_edit)
         col.addWidget(self.edit_bar)
-        col.addStretch(1)
-        return host
+        return col
 
     # ---- state -----------------------------------------------------------------------------------
     def set_preset(self, name: str) -> None:
         preset = PRESETS[name]
         self.preset.set_value(name)
-        for field, value in ((self.steps, preset.steps), (self.cfg, preset.cfg), (self.shift, preset.shift)):
+        steps = self._defaults.steps if self._defaults and self._defaults.steps else preset.steps
+        for field, value in ((self.steps, steps), (self.cfg, preset.cfg), (self.shift, preset.shift)):
             field.set_default(value)
             field.spin.setValue(value)
         self.request_changed.emit()
@@ -358,11 +374,38 @@ class ComposerView(QWidget):
     def set_profile(self, name: str) -> None:
         self.profile.setCurrentIndex(max(self.profile.findData(name), 0))
 
-    def set_model(self, model: str, counter: TokenCounter | None) -> None:
-        """The active model (repo id or folder) and its tokenizers; None means no model is installed."""
+    def set_model(self, model: str, counter: TokenCounter | None, defaults: ModelDefaults | None = None) -> None:
+        """The active model (repo id or folder, "" for the base repo) and its tokenizers (None: not installed).
+
+        When the model changes, the form starts from that model's defaults (size, frames, steps): a
+        small test model is not offered the full model's 992×544×204 at 50 steps.
+        """
         self._model = model
         self._counter = counter
+        if defaults is not None:
+            self._show_model(defaults)
+            if self._defaults is None or (defaults.source, defaults.small) != (self._defaults.source, self._defaults.small):
+                self._defaults = defaults
+                self._apply_defaults(defaults)
         self._schedule()
+
+    def _show_model(self, d: ModelDefaults) -> None:
+        words = f"Model: {d.name}"
+        if not d.installed:
+            words += " (not installed: download it or use a folder on Models)"
+        elif d.small:
+            words += " (a small test model: small, quick videos)"
+        self.model_line.setText(words)
+        self.model_line.setToolTip(d.source)
+
+    def _apply_defaults(self, d: ModelDefaults) -> None:
+        key = next((k for k, hw in SIZES.items() if hw == (d.height, d.width)), "custom")
+        self.size.setCurrentIndex(self.size.findData(key))
+        if key == "custom":
+            self.custom_width.setText(str(d.width))
+            self.custom_height.setText(str(d.height))
+        self.frames.setValue(max(1, min(d.frames // FRAMES_PER_CHUNK, MAX_CHUNKS)))
+        self.set_preset(self.preset.value())
 
     def set_predictor(self, predict: Callable[[GenerationRequest], FitEstimate | None] | None) -> None:
         self._predict = predict
@@ -412,7 +455,8 @@ class ComposerView(QWidget):
             negative_prompt=None if negative == OFFICIAL_NEGATIVE_PROMPT else negative,
             positive_suffix=None if self.suffix.isChecked() else "",
             preset=preset,
-            steps=None if self.steps.is_default() else self.steps.spin.value(),
+            # None means "the preset's": a model's own default (e.g. 4 for a test model) is sent as a number
+            steps=None if self.steps.spin.value() == PRESETS[preset].steps else self.steps.spin.value(),
             cfg=None if self.cfg.is_default() else round(self.cfg.spin.value(), 3),
             shift=None if self.shift.is_default() else round(self.shift.spin.value(), 3),
             height=height,

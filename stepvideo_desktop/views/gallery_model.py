@@ -200,6 +200,21 @@ class GalleryModel(QAbstractListModel):
             return item
         return None
 
+    def thumbnail_of(self, video: str | Path) -> QPixmap | None:
+        """The thumbnail of one video in the gallery (the Queue's Preview column shows it for finished
+        jobs); None while it is being made (dataChanged follows) or when the video is not here."""
+        target = Path(video)
+        row = self.row_of(target)
+        if row is None:
+            resolved = str(target.resolve())
+            row = next((i for i, item in enumerate(self.items) if str(item.path.resolve()) == resolved), None)
+        if row is None:
+            return None
+        item = self.items[row]
+        if item.thumbnail is None:
+            self._request_thumb(item)
+        return item.thumbnail
+
     def _request_thumb(self, item: GalleryItem) -> None:
         key = str(item.path)
         if key in self._pending:

@@ -50,17 +50,20 @@ _SHAPES: dict[str, str] = {
 NAMES = tuple(_SHAPES)
 
 
-def svg(name: str, color: str) -> bytes:
+DISABLED_OPACITY = 0.35  # a disabled button's icon fades with its text, so it never looks pressable
+
+
+def svg(name: str, color: str, opacity: float = 1.0) -> bytes:
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" '
-        f'stroke="{color}" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">'
-        f"{_SHAPES[name]}</svg>"
+        f'stroke="{color}" stroke-opacity="{opacity:g}" stroke-width="1.8" stroke-linecap="round" '
+        f'stroke-linejoin="round">{_SHAPES[name]}</svg>'
     ).encode()
 
 
 @lru_cache(maxsize=512)
-def _pixmap(name: str, color: str, size: int, ratio: float) -> QPixmap:
-    renderer = QSvgRenderer(QByteArray(svg(name, color)))
+def _pixmap(name: str, color: str, size: int, ratio: float, opacity: float = 1.0) -> QPixmap:
+    renderer = QSvgRenderer(QByteArray(svg(name, color, opacity)))
     pixmap = QPixmap(int(size * ratio), int(size * ratio))
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
@@ -76,6 +79,7 @@ def icon(name: str, color: QColor | str, size: int = 20, ratio: float = 2.0) -> 
     hex_color = color.name() if isinstance(color, QColor) else color
     result = QIcon()
     result.addPixmap(_pixmap(name, hex_color, size, ratio))
+    result.addPixmap(_pixmap(name, hex_color, size, ratio, DISABLED_OPACITY), QIcon.Mode.Disabled)
     return result
 
 

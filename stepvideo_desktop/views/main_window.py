@@ -25,6 +25,28 @@ from stepvideo_desktop.views.widgets import GRID, Banner
 PAGES = (("composer", "Create", "create"), ("queue", "Queue", "queue"), ("gallery", "Gallery", "gallery"),
          ("models", "Models", "models"), ("settings", "Settings", "settings"))
 PAGE_KEYS = tuple(key for key, _, _ in PAGES)
+MIN_SIZE = (960, 640)
+ROOMY_SIZE = (1600, 1000)  # beyond this a first window only spreads the same controls further apart
+
+
+def first_launch_size(available_width: int, available_height: int) -> tuple[int, int]:
+    """The first window: most of the screen's free area (85 %), at least the minimum, at most roomy,
+    never larger than the screen. Pure, so it is tested for many screens."""
+    def side(free: int, least: int, most: int) -> int:
+        return min(max(int(free * 0.85), least), most, free)
+
+    return side(available_width, MIN_SIZE[0], ROOMY_SIZE[0]), side(available_height, MIN_SIZE[1], ROOMY_SIZE[1])
+
+
+def available_screen_size() -> tuple[int, int]:
+    """The primary screen's area without panels and docks."""
+    from PySide6.QtGui import QGuiApplication
+
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return ROOMY_SIZE
+    area = screen.availableGeometry()
+    return area.width(), area.height()
 
 
 class MainWindow(QMainWindow):
@@ -36,7 +58,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("StepVideo")
         self.setAcceptDrops(True)
-        self.setMinimumSize(960, 640)
+        free_w, free_h = available_screen_size()
+        self.setMinimumSize(min(MIN_SIZE[0], free_w), min(MIN_SIZE[1], free_h))  # small screens still fit
         self.pages = pages
         central = QWidget()
         row = QHBoxLayout(central)
@@ -122,7 +145,11 @@ class MainWindow(QMainWindow):
         return bytes(self.saveGeometry().toBase64()).decode()
 
     def restore_geometry_b64(self, value: str) -> bool:
-        return bool(value) and self.restoreGeometry(QByteArray.fromBase64(value.encode()))
+        """The last session's size and place; on first launch (or a bad value) a size that suits the screen."""
+        if value and self.restoreGeometry(QByteArray.fromBase64(value.encode())):
+            return True
+        self.resize(*first_launch_size(*available_screen_size()))
+        return False
 
     # Dropping an mp4 made by the app restores its settings into Create.
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -56,6 +57,9 @@ class QueueModel(QAbstractTableModel):
         self.live: dict[int, LiveProgress] = {}  # job id -> its progress from the worker's events
         self.previews: dict[int, str] = {}
         self._pixmaps: dict[str, QPixmap] = {}
+        # A finished job's thumbnail: the gallery's, of its video (set by the composition root).
+        self.video_thumbnail: Callable[[str], QPixmap | None] | None = None
+        self._grip: QPixmap | None = None
 
     # ---- data in ---------------------------------------------------------------------------------
     def set_jobs(self, jobs: list[Job]) -> None:
@@ -152,14 +156,27 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and col == COL_PREVIEW:
             return self._preview_pixmap(job)
         if role == Qt.ItemDataRole.DecorationRole and col == COL_HANDLE:
-            return icons.icon("grip", theme.colors().muted, 16)
+            if self._grip is None:  # a pixmap keeps its 16 px where the table's icon size is the thumbnail's
+                self._grip = icons.icon("grip", theme.colors().muted, 16).pixmap(16, 16)
+            return self._grip
         if role == Qt.ItemDataRole.ToolTipRole and col == COL_HANDLE:
             return "Drag to reorder"
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"Job {job.id}: {status_text(job)}: {job.prompt[:80]}"
         return None
 
+    def refresh_previews(self) -> None:
+        """Thumbnails arrived (they are made in the background): repaint the Preview column."""
+        if self.jobs:
+            self.dataChanged.emit(self.index(0, COL_PREVIEW), self.index(len(self.jobs) - 1, COL_PREVIEW),
+                                  [Qt.ItemDataRole.DecorationRole])
+
     def _preview_pixmap(self, job: Job) -> QPixmap | None:
+        video = job.outputs.get("video") if job.status == "done" and job.outputs else None
+        if video and self.video_thumbnail is not None:
+            thumb = self.video_thumbnail(video)
+            if thumb is not None and not thumb.isNull():
+                return thumb.scaled(64, 36, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         path = self.previews.get(job.id)
         if path is None:
             return None

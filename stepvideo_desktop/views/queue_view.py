@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -31,7 +31,7 @@ from stepvideo_desktop.views.queue_model import (
     QueueModel,
 )
 from stepvideo_desktop.views.variation_group_model import VariationGroupModel
-from stepvideo_desktop.views.widgets import GRID, Banner, muted, push_button, title
+from stepvideo_desktop.views.widgets import GRID, Banner, ElidedLabel, muted, push_button, title
 
 # Which actions apply to which statuses (the queue enforces the same rules and says so if not).
 ACTIONS = {
@@ -44,6 +44,34 @@ ACTIONS = {
     "edit": ("Edit…", ("queued", "paused", "interrupted", "failed")),  # opens in Create, "Update job"
     "remove": ("Remove", ("queued", "paused", "done", "failed", "cancelled", "interrupted")),
 }
+
+
+# Column widths: what each column would like, and the least it may shrink to before the prompt gives way.
+PREFERRED = {COL_HANDLE: 3 * GRID, COL_PREVIEW: 10 * GRID, COL_SETTINGS: 30 * GRID, COL_STATUS: 25 * GRID,
+             COL_PROGRESS: 14 * GRID, COL_ETA: 16 * GRID}
+LEAST = {COL_HANDLE: 3 * GRID, COL_PREVIEW: 10 * GRID, COL_SETTINGS: 12 * GRID, COL_STATUS: 14 * GRID,
+         COL_PROGRESS: 11 * GRID, COL_ETA: 13 * GRID}
+SHRINKING = (COL_SETTINGS, COL_STATUS, COL_PROGRESS, COL_ETA)  # their text elides, with a tooltip
+PROMPT_SHARE = 0.28  # the prompt column keeps at least this share of the table (it says which job is which)
+
+
+def column_widths(available: int, eta_least: int = LEAST[COL_ETA]) -> dict[int, int]:
+    """Widths for every column but the prompt (which stretches into the rest). Pure.
+
+    Columns start at their preferred widths; when that leaves the prompt less than its share, the
+    SHRINKING ones give up width in proportion to what they can spare, down to their least widths.
+    """
+    least = LEAST | {COL_ETA: max(eta_least, LEAST[COL_ETA])}
+    widths = {col: max(w, least[col]) for col, w in PREFERRED.items()}
+    prompt_least = max(20 * GRID, int(available * PROMPT_SHARE))
+    deficit = sum(widths.values()) + prompt_least - available
+    spare = {col: widths[col] - least[col] for col in SHRINKING}
+    total_spare = sum(spare.values())
+    if deficit > 0 and total_spare:
+        share = min(deficit / total_spare, 1.0)
+        for col in SHRINKING:
+            widths[col] -= round(spare[col] * share)
+    return widths
 
 
 def status_color(status: str) -> str:
@@ -108,9 +136,9 @@ class QueueView(QWidget):
         bar = QHBoxLayout()
         bar.setSpacing(GRID)
         bar.addWidget(title("Queue"))
-        self.summary = muted()
-        bar.addWidget(self.summary)
-        bar.addStretch(1)
+        self.summary = ElidedLabel()  # narrow windows elide the counts instead of cutting them off
+        self.summary.setProperty("role", "muted")
+        bar.addWidget(self.summary, 1)
         self.pause_button = push_button("Pause queue", "pause")
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self._pause_toggled)
@@ -154,15 +182,14 @@ class QueueView(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(5 * GRID)
-        self.table.setIconSize(self.table.iconSize().expandedTo(self.table.iconSize()))
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_PROMPT, QHeaderView.ResizeMode.Stretch)  # the prompt gets the room
         header.setMinimumSectionSize(3 * GRID)
-        for col, width in ((COL_HANDLE, 3 * GRID), (COL_PREVIEW, 9 * GRID), (COL_SETTINGS, 30 * GRID),
-                           (COL_STATUS, 25 * GRID), (COL_PROGRESS, 14 * GRID), (COL_ETA, 12 * GRID)):
+        for col, width in PREFERRED.items():
             header.resizeSection(col, width)
+        self.table.setIconSize(QSize(8 * GRID, 9 * GRID // 2))  # 64×36: a 16:9 thumbnail in the Preview column
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -247,7 +274,18 @@ class QueueView(QWidget):
             menu.addAction(action)
         menu.popup(self.table.viewport().mapToGlobal(pos))
 
+    def fit_columns(self) -> None:
+        """Give the prompt column its share at any width; the others shrink and elide (see column_widths)."""
+        eta_least = self.table.fontMetrics().horizontalAdvance("took 59 min 59 s") + 3 * GRID
+        widths = column_widths(self.table.viewport().width(), eta_least)
+        header = self.table.horizontalHeader()
+        for col, width in widths.items():
+            if header.sectionSize(col) != width:
+                header.resizeSection(col, width)
+
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.table and event.type() == QEvent.Type.Resize:
+            self.fit_columns()
         if obj is self.table and event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             ids = self.selected_ids()
             if ids:

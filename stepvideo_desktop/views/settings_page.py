@@ -28,26 +28,48 @@ from stepvideo_desktop.views.widgets import GRID, Banner, Card, muted, push_butt
 
 
 class FolderField(QWidget):
-    def __init__(self, name: str, placeholder: str) -> None:
+    """A folder setting. The folder in use is always shown as real text (the default too, marked
+    "default"), never as grey placeholder text that reads like an empty field; "" is stored for the default."""
+
+    def __init__(self, name: str, default: str) -> None:
         super().__init__()
+        self.default = default
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(GRID)
         self.edit = QLineEdit()
-        self.edit.setPlaceholderText(placeholder)
         self.edit.setAccessibleName(name)
+        self.edit.setToolTip(f"The {name.lower()}; Default goes back to {default}")
+        self.default_tag = muted("default")
+        self.default_tag.setAccessibleName(f"{name} is the default")
         self.browse = push_button("Choose…", "folder")
         self.browse.setAccessibleName(f"Choose {name.lower()}")
         self.reset = push_button("Default")
         self.reset.setAccessibleName(f"Use the default {name.lower()}")
         row.addWidget(self.edit, 1)
+        row.addWidget(self.default_tag)
         row.addWidget(self.browse)
         row.addWidget(self.reset)
         self.browse.clicked.connect(self._choose)
-        self.reset.clicked.connect(lambda: (self.edit.setText(""), self.edit.editingFinished.emit()))
+        self.reset.clicked.connect(lambda: (self.edit.setText(self.default), self.edit.editingFinished.emit()))
+        self.edit.textChanged.connect(self._mark)
+
+    def value(self) -> str:
+        """What to store: "" while the field shows the default folder (or is emptied)."""
+        text = self.edit.text().strip()
+        return "" if text in ("", self.default) else text
+
+    def show_value(self, stored: str) -> None:
+        self.edit.setText(stored or self.default)
+        self._mark()
+
+    def _mark(self) -> None:
+        is_default = self.value() == ""
+        self.default_tag.setVisible(is_default)
+        self.reset.setEnabled(not is_default)
 
     def _choose(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder", self.edit.text() or self.edit.placeholderText())
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder", self.edit.text() or self.default)
         if folder:
             self.edit.setText(folder)
             self.edit.editingFinished.emit()
@@ -162,8 +184,8 @@ class SettingsPage(QWidget):
         return form
 
     def _connect(self) -> None:
-        self.output_dir.edit.editingFinished.connect(lambda: self._apply(output_dir=self.output_dir.edit.text().strip()))
-        self.models_dir.edit.editingFinished.connect(lambda: self._apply(models_dir=self.models_dir.edit.text().strip()))
+        self.output_dir.edit.editingFinished.connect(lambda: self._apply(output_dir=self.output_dir.value()))
+        self.models_dir.edit.editingFinished.connect(lambda: self._apply(models_dir=self.models_dir.value()))
         self.default_preset.currentIndexChanged.connect(lambda: self._apply(default_preset=self.default_preset.currentData()))
         self.default_profile.currentIndexChanged.connect(lambda: self._apply(default_profile=self.default_profile.currentData()))
         self.previews.toggled.connect(lambda on: self._apply(previews=on))
@@ -186,8 +208,8 @@ class SettingsPage(QWidget):
                    self.preview_every, self.checkpoint_every, self.keep_loaded, self.notifications, self.theme, self.gpu)
         for w in widgets:
             w.blockSignals(True)
-        self.output_dir.edit.setText(s.output_dir)
-        self.models_dir.edit.setText(s.models_dir)
+        self.output_dir.show_value(s.output_dir)
+        self.models_dir.show_value(s.models_dir)
         self.default_preset.setCurrentIndex(self.default_preset.findData(s.default_preset))
         self.default_profile.setCurrentIndex(self.default_profile.findData(s.default_profile))
         self.previews.setChecked(s.previews)

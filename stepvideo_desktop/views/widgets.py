@@ -62,6 +62,38 @@ def push_button(text: str, icon_name: str | None = None, primary: bool = False) 
     return button
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that gives up width gracefully: it ends in "…" (full text in the tooltip)
+    instead of pushing its neighbours off the window or being cut mid-letter."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(4 * GRID)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt API)
+        self._full = text
+        self.setToolTip(text)
+        self.setAccessibleName(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API): ask for the whole text, accept less
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + GRID, super().sizeHint().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 1))
+        super().setText(shown)
+
+
 class Card(QFrame):
     """A rounded surface with an optional title; add rows to `.body`."""
 
