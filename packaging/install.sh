@@ -32,6 +32,7 @@ Usage: packaging/install.sh [options]
   --manifest FILE        where the record of installed files is kept
                          (default: $XDG_DATA_HOME/StepVideoDesktop/install-manifest.txt)
   --print-torch-choice   print the torch build `--torch` resolves to (cpu, cu126, ...) and exit
+  --check-fonts          only check for a font that can show Chinese text (fc-list :lang=zh) and exit
   --uninstall            remove everything the manifest lists, then the manifest
   -q, --quiet            less pip output
   -h, --help             this text
@@ -75,6 +76,7 @@ PATH_LINKS=1
 ONLY_DESKTOP=0
 UNINSTALL=0
 PRINT_TORCH=0
+CHECK_FONTS_ONLY=0
 PIP_QUIET=()
 
 say() { printf 'install.sh: %s\n' "$*" >&2; }
@@ -96,10 +98,11 @@ while [[ $# -gt 0 ]]; do
         --no-path-links) PATH_LINKS=0; shift ;;
         --desktop-entry-only) ONLY_DESKTOP=1; shift ;;
         --print-torch-choice) PRINT_TORCH=1; shift ;;
+        --check-fonts) CHECK_FONTS_ONLY=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
         -q|--quiet) PIP_QUIET=(-q); shift ;;
         -h|--help) usage; exit 0 ;;
-        *) die "unknown option '$1'; allowed: --venv --torch --torch-spec --python --dev --editable --force --no-desktop-entry --no-path-links --desktop-entry-only --manifest --print-torch-choice --uninstall --quiet --help" ;;
+        *) die "unknown option '$1'; allowed: --venv --torch --torch-spec --python --dev --editable --force --no-desktop-entry --no-path-links --desktop-entry-only --manifest --print-torch-choice --check-fonts --uninstall --quiet --help" ;;
     esac
 done
 
@@ -164,7 +167,7 @@ resolve_torch() {
     fi
     local driver row tag min
     if ! driver=$(driver_version); then
-        say "no NVIDIA driver found (nvidia-smi): installing the CPU build; the app runs, but it can only make videos on an NVIDIA GPU"
+        say "no NVIDIA driver found (nvidia-smi): installing the CPU build of torch. The whole app works here (Create, Queue, Gallery, Models, Settings), and it makes small test videos on the CPU with a small model (stepvideo make-tiny-model); the full 30B model needs an NVIDIA GPU (stepvideo doctor says what this machine can run)"
         printf 'cpu\n'
         return
     fi
@@ -470,10 +473,26 @@ uninstall() {
     say "uninstalled; videos, models, settings and the job queue were not touched"
 }
 
+# ---- fonts ----------------------------------------------------------------------------------------
+
+check_cjk_font() {  # Chinese prompts, examples and the official negative prompt need a CJK font
+    if ! command -v fc-list >/dev/null 2>&1; then
+        say "could not check for a Chinese font (fc-list, from fontconfig, is not installed)"
+        return 0
+    fi
+    if [[ -z $(fc-list :lang=zh family 2>/dev/null | head -n 1) ]]; then
+        say "no font for Chinese text was found: Chinese prompts and the official negative prompt would show as boxes (the app then shows English examples). Install one: sudo apt install fonts-noto-cjk (Debian/Ubuntu) or sudo dnf install google-noto-sans-cjk-fonts (Fedora)"
+    fi
+}
+
 # ---- main -----------------------------------------------------------------------------------------
 
 if [[ $PRINT_TORCH == 1 ]]; then
     resolve_torch
+    exit 0
+fi
+if [[ $CHECK_FONTS_ONLY == 1 ]]; then
+    check_cjk_font
     exit 0
 fi
 if [[ $UNINSTALL == 1 ]]; then
@@ -491,5 +510,6 @@ if [[ $PATH_LINKS == 1 ]]; then
     link_commands
 fi
 if [[ $ONLY_DESKTOP == 0 ]]; then
+    check_cjk_font
     say "done. Start it from the menu or with: $VENV/bin/$APP_ID   (check the machine: $VENV/bin/stepvideo doctor)"
 fi

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
 from stepvideo.api import GenerationRequest
-from stepvideo_desktop import assets, fit, theme
+from stepvideo_desktop import assets, cjk_font, fit, theme
 from stepvideo_desktop.controllers.batch import BatchController
 from stepvideo_desktop.controllers.gallery import GalleryController
 from stepvideo_desktop.controllers.lifecycle import LifecycleController
@@ -67,7 +67,10 @@ class Controller(QObject):
         self.queue_model = QueueModel(self)
         self.gallery_model = GalleryModel(self)
 
-        self.composer = ComposerView(assets.example_prompts())
+        cjk = cjk_font.has_cjk_font()
+        if not cjk:
+            log.warning("no font for Chinese text: English examples only; %s", cjk_font.INSTALL_HINT)
+        self.composer = ComposerView(assets.example_prompts(cjk=cjk), cjk=cjk)
         self.queue_view = QueueView(self.queue_model)
         self.gallery = GalleryView(self.gallery_model)
         self.models = ModelsPage()
@@ -76,6 +79,8 @@ class Controller(QObject):
                                   "models": self.models, "settings": self.settings_page})
         self._wire()
         self._apply_settings(self.store.value, first=True)
+        if self.store.reset_notice:  # shown once: the repaired file is saved
+            self.window.banner.show_message(self.store.reset_notice, kind="warn")
         recovered = self.queue.recover_if_no_worker()  # the app (or its worker) died last time
         if recovered:
             log.info("marked jobs %s interrupted: no worker was running them", recovered)

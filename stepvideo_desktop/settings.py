@@ -127,20 +127,63 @@ def settings_path() -> Path:
 
 
 def load(path: Path | None = None) -> AppSettings:
-    """Read the settings; a missing file gives defaults, a bad one is kept aside as settings.json.bad-<time>."""
+    return load_with_notice(path)[0]
+
+
+def load_with_notice(path: Path | None = None) -> tuple[AppSettings, str | None]:
+    """The settings, and a sentence for the user when the file had to be (partly) reset.
+
+    A missing file gives defaults. A file that cannot be used as it is is kept aside as
+    settings.json.bad-<time>; every field that is still valid on its own (the registered model
+    folders above all) is kept, and only the bad ones go back to their defaults.
+    """
     path = path or settings_path()
     if not path.exists():
-        return AppSettings()
+        return AppSettings(), None
+    data = None
     try:
-        return AppSettings.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return AppSettings.from_dict(data), None
     except (OSError, ValueError, TypeError, SettingsError) as exc:
-        aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
-        log.warning("settings file %s could not be read (%s); kept it as %s and used defaults", path, exc, aside)
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+    settings, reset = salvage(data) if isinstance(data, dict) else (AppSettings(), ["all settings"])
+    log.warning("settings file %s could not be read (%s); kept it as %s; reset: %s", path, problem, aside, reset)
+    try:
+        os.replace(path, aside)
+    except OSError:
+        log.exception("could not move the bad settings file aside")
+    notice = (f"Your settings file could not be read ({problem}). It was kept as {aside.name}; "
+              f"{', '.join(reset)} went back to the default")
+    notice += (". Everything else, including your model folders, was kept." if reset != ["all settings"]
+               else "s.")
+    return settings, notice
+
+
+def salvage(data: dict[str, Any]) -> tuple[AppSettings, list[str]]:
+    """Defaults plus every field of `data` that is valid on its own; returns the names of the others.
+
+    A list of model folders keeps its good entries even when one entry is bad.
+    """
+    settings = AppSettings()
+    reset: list[str] = []
+    known = {f.name for f in dataclasses.fields(AppSettings)} - {"schema_version"}
+    for key, value in data.items():
+        if key == "schema_version":
+            continue
+        if key not in known:
+            reset.append(f"the unknown setting {key!r}")
+            continue
+        if key == "local_models" and isinstance(value, list):
+            good = [f for i, f in enumerate(value) if isinstance(f, str) and Path(f).is_absolute() and f not in value[:i]]
+            if len(good) != len(value):
+                reset.append("some model folders")
+            value = good
         try:
-            os.replace(path, aside)
-        except OSError:
-            log.exception("could not move the bad settings file aside")
-        return AppSettings()
+            settings = settings.replace(**{key: value})
+        except (SettingsError, TypeError, ValueError):
+            reset.append(key.replace("_", " "))
+    return settings, reset
 
 
 def save(settings: AppSettings, path: Path | None = None) -> Path:

@@ -25,8 +25,13 @@ class SettingsStore(QObject):
     def __init__(self, path: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._path = path or settings_mod.settings_path()
-        self._value = settings_mod.load(self._path)
+        self._value, self.reset_notice = settings_mod.load_with_notice(self._path)
         self.last_error: str | None = None
+        if self.reset_notice is not None:  # keep what was saved, so the notice shows once, not every launch
+            try:
+                settings_mod.save(self._value, self._path)
+            except OSError as exc:
+                log.error("could not save the repaired settings to %s: %s", self._path, exc)
 
     @property
     def value(self) -> AppSettings:

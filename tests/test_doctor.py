@@ -16,6 +16,7 @@ from stepvideo import paths
 from stepvideo.cli import main
 from stepvideo.doctor import report as doctor
 from stepvideo.doctor.probes import (
+    FontFacts,
     DiskFacts,
     FfmpegFacts,
     GpuInfo,
@@ -312,3 +313,29 @@ def test_cpu_check_says_the_engines_compute_dtype(flags, override, fragment):
 def test_a_bad_cpu_dtype_override_is_a_warning_naming_what_is_allowed():
     check = by_name(doctor.diagnose(fake_machine(cpu_dtype_override="fp16")))["cpu"]
     assert check.status == "warn" and "allowed: bf16, fp32" in check.summary
+
+
+# ---- fonts for Chinese text -------------------------------------------------------------------------
+
+
+def test_no_cjk_font_is_a_warning_that_says_how_to_get_one():
+    check = by_name(doctor.diagnose(fake_machine(fonts=FontFacts(()))))["fonts"]
+    assert check.status == "warn" and "boxes" in check.summary and "fonts-noto-cjk" in check.fix
+    check = by_name(doctor.diagnose(fake_machine(fonts=FontFacts(("Noto Sans CJK SC", "WenQuanYi Zen Hei")))))["fonts"]
+    assert check.status == "ok" and check.summary == "Chinese text: Noto Sans CJK SC and 1 more"
+    check = by_name(doctor.diagnose(fake_machine(fonts=FontFacts(error="fc-list (fontconfig) is not installed"))))["fonts"]
+    assert check.status == "warn" and "fc-list" in check.summary
+
+
+def test_fonts_are_found_with_fc_list_without_qt(tmp_path, monkeypatch):
+    from stepvideo.doctor import probes
+
+    fc = tmp_path / "fc-list"
+    fc.write_text('#!/bin/sh\n[ "$1" = ":lang=zh" ] && printf "Noto Sans CJK SC,Noto Sans CJK SC Regular\\nAR PL UMing\\n"\n')
+    fc.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert probes.probe_fonts() == FontFacts(("AR PL UMing", "Noto Sans CJK SC"))
+    fc.write_text("#!/bin/sh\nexit 0\n")
+    assert probes.probe_fonts() == FontFacts(())
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert probes.probe_fonts().error == "fc-list (fontconfig) is not installed"

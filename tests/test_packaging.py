@@ -305,6 +305,30 @@ def test_torch_auto_matches_the_doctor(tmp_path, driver):
         assert done.stdout.strip() == expected
 
 
+def test_no_gpu_says_what_works_instead_of_only_a_gpu(tmp_path):
+    (tmp_path / "home").mkdir()
+    _fake_nvidia_smi(tmp_path / "bin", None)
+    done = run_install("--print-torch-choice", home=tmp_path, path_prefix=tmp_path / "bin")
+    assert done.returncode == 0 and done.stdout.strip() == "cpu"
+    assert "The whole app works here" in done.stderr and "small test videos on the CPU" in done.stderr
+    assert "can only make videos" not in done.stderr
+
+
+@pytest.mark.parametrize("families", ["", "Noto Sans CJK SC"])
+def test_installer_checks_for_a_chinese_font(tmp_path, families):
+    (tmp_path / "home").mkdir()
+    (tmp_path / "bin").mkdir()
+    fc = tmp_path / "bin" / "fc-list"
+    fc.write_text(f'#!/bin/sh\n[ "$1" = ":lang=zh" ] && [ -n "{families}" ] && echo "{families}"\nexit 0\n')
+    fc.chmod(0o755)
+    done = run_install("--check-fonts", home=tmp_path, path_prefix=tmp_path / "bin")
+    assert done.returncode == 0, done.stderr
+    if families:
+        assert done.stderr == ""
+    else:
+        assert "no font for Chinese text" in done.stderr and "fonts-noto-cjk" in done.stderr
+
+
 def test_explicit_torch_choice_is_kept(tmp_path):
     (tmp_path / "home").mkdir()
     done = run_install("--print-torch-choice", "--torch", "cu121", home=tmp_path)

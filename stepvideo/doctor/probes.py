@@ -95,6 +95,12 @@ class ModelFacts:
 
 
 @dataclass(frozen=True)
+class FontFacts:
+    cjk_families: tuple[str, ...] = ()  # font families fontconfig says cover Chinese (fc-list :lang=zh)
+    error: str | None = None  # fc-list could not be asked
+
+
+@dataclass(frozen=True)
 class Machine:
     python: str
     system: str
@@ -110,6 +116,7 @@ class Machine:
     toolchain: ToolchainFacts | None = None  # nvcc, ninja, symlinks in the models folder (toolchain.py)
     cpu_flags: tuple[str, ...] = ()  # /proc/cpuinfo feature flags (native bf16 or not)
     cpu_dtype_override: str | None = None  # STEPVIDEO_CPU_DTYPE, if set
+    fonts: FontFacts | None = None  # None: not looked at
 
 
 # ---- child-process probes -------------------------------------------------------------------------
@@ -346,6 +353,21 @@ def _all_blobs_verified(repo_id: str, snapshot: Path) -> bool:
     return bool(files)
 
 
+def probe_fonts() -> FontFacts:
+    """Chinese-capable fonts via fontconfig's fc-list (what Qt uses on Linux), without importing Qt."""
+    exe = shutil.which("fc-list")
+    if exe is None:
+        return FontFacts(error="fc-list (fontconfig) is not installed")
+    try:
+        done = subprocess.run([exe, ":lang=zh", "family"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return FontFacts(error=f"fc-list failed: {exc}")
+    if done.returncode != 0:
+        return FontFacts(error=f"fc-list failed: {done.stderr.strip()[:200]}")
+    families = sorted({line.split(",")[0].strip() for line in done.stdout.splitlines() if line.strip()})
+    return FontFacts(cjk_families=tuple(families))
+
+
 def probe_machine() -> Machine:
     """Everything the doctor looks at. Takes a few seconds (the torch import dominates)."""
     libc, libc_version = platform.libc_ver()
@@ -365,6 +387,7 @@ def probe_machine() -> Machine:
         toolchain=_probe_toolchain(),
         cpu_flags=tuple(sorted(read_cpu_flags())),
         cpu_dtype_override=os.environ.get(OVERRIDE_ENV),
+        fonts=probe_fonts(),
     )
 
 

@@ -270,6 +270,24 @@ def check_qt(m: Machine) -> Check:
     return Check("qt", "ok", f"PySide6 {q.version} with QtMultimedia", details=details)
 
 
+CJK_FONT_FIX = ("sudo apt install fonts-noto-cjk (Debian/Ubuntu); sudo dnf install google-noto-sans-cjk-fonts "
+                "(Fedora); then restart the app")
+
+
+def check_fonts(m: Machine) -> Check:
+    """Chinese text in the app (examples, the official negative prompt, Chinese prompts) needs a CJK font."""
+    f = m.fonts
+    details = dataclasses.asdict(f) if f else {}
+    if f is None or f.error:
+        return Check("fonts", "warn", f"could not check for a Chinese font ({f.error if f else 'not probed'})",
+                     fix=CJK_FONT_FIX, details=details)
+    if not f.cjk_families:
+        return Check("fonts", "warn", "no font for Chinese text: the app shows Chinese prompts and the official "
+                     "negative prompt as boxes (it falls back to English examples)", fix=CJK_FONT_FIX, details=details)
+    return Check("fonts", "ok", f"Chinese text: {f.cjk_families[0]}" + (
+        f" and {len(f.cjk_families) - 1} more" if len(f.cjk_families) > 1 else ""), details=details)
+
+
 def check_models(m: Machine) -> Check:
     if m.models is None:
         return Check("models", "warn", f"could not list the installed models ({m.models_error})",
@@ -373,6 +391,7 @@ def diagnose(m: Machine) -> Report:
         check_python(m), check_gpu(m), check_cpu(m), check_torch(m), check_memory(m),
         check_disks(m, quantized_cache_bytes()), check_ffmpeg(m), check_qt(m), check_models(m),
         *toolchain_checks(m),
+        *((check_fonts(m),) if m.fonts is not None else ()),
     )
     return Report(checks, recommend(m))
 

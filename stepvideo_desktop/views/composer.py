@@ -36,7 +36,7 @@ from stepvideo.presets import (
     SIZES,
     SPATIAL_FACTOR,
 )
-from stepvideo_desktop import theme
+from stepvideo_desktop import cjk_font, theme
 from stepvideo_desktop.fit import FitEstimate
 from stepvideo_desktop.model_defaults import ModelDefaults
 from stepvideo_desktop.token_counter import TokenCounter
@@ -59,7 +59,8 @@ SIZE_CHOICES = (("landscape", "Landscape 992×544"), ("portrait", "Portrait 544�
                 ("square", "Square 768×768"), ("custom", "Custom…"))
 PROFILE_LABELS = {"auto": "Auto (let the planner choose)", "resident": "Resident (fastest, most VRAM)",
                   "balanced": "Balanced", "low-vram": "Low VRAM (streams blocks)", "low-ram": "Low RAM"}
-PLACEHOLDER = "Describe the video… e.g. A red fox trots through fresh snow at dawn.\n描述你想要的视频……例如：一只红狐在黎明的雪地里小跑。"
+PLACEHOLDER_EN = "Describe the video… e.g. A red fox trots through fresh snow at dawn."
+PLACEHOLDER = PLACEHOLDER_EN + "\n描述你想要的视频……例如：一只红狐在黎明的雪地里小跑。"
 
 
 def frames_label(frames: int) -> str:
@@ -134,8 +135,9 @@ class ComposerView(QWidget):
     request_changed = Signal()
 
     def __init__(self, examples: list[str], predict: Callable[[GenerationRequest], FitEstimate | None] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, cjk: bool = True) -> None:
         super().__init__(parent)
+        self.cjk = cjk  # a font can draw Chinese here; without one, Chinese text shows as boxes
         self.setObjectName("page")
         self._predict = predict
         self._counter: TokenCounter | None = None
@@ -175,7 +177,7 @@ class ComposerView(QWidget):
         col.setSpacing(2 * GRID)
         col.addWidget(title("Create"))
         self.prompt = QPlainTextEdit()
-        self.prompt.setPlaceholderText(PLACEHOLDER)
+        self.prompt.setPlaceholderText(PLACEHOLDER if self.cjk else PLACEHOLDER_EN)
         self.prompt.setAccessibleName("Prompt")
         self.prompt.setTabChangesFocus(True)
         self.prompt.textChanged.connect(self.request_changed)
@@ -224,6 +226,10 @@ class ComposerView(QWidget):
         self.negative.setFixedHeight(72)
         self.negative.textChanged.connect(self.request_changed)
         adv.addWidget(self.negative)
+        if not self.cjk:
+            note = muted(f"The default negative prompt is the official one, in Chinese; {cjk_font.INSTALL_HINT}.")
+            note.setWordWrap(True)
+            adv.addWidget(note)
         self.suffix = QCheckBox("Add the official quality suffix to the prompt")
         self.suffix.setChecked(True)
         self.suffix.setToolTip(OFFICIAL_POSITIVE_SUFFIX)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from stepvideo.presets import PRESETS
 from stepvideo_desktop import theme
+from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views.gallery_model import ITEM_ROLE, THUMB, GalleryItem, GalleryModel
 from stepvideo_desktop.views.player import PlayerView
 from stepvideo_desktop.views.widgets import (
@@ -252,8 +253,8 @@ def details(item: GalleryItem) -> list[tuple[str, str]]:
         return rows
     req, resolved = meta.get("request", {}), meta.get("resolved", {})
     rows += [
-        ("Prompt", str(req.get("prompt", ""))),
-        ("Negative", str(resolved.get("negative_prompt", req.get("negative_prompt") or "official"))),
+        ("Prompt", for_display(str(req.get("prompt", "")))),
+        ("Negative", for_display(str(resolved.get("negative_prompt", req.get("negative_prompt") or "official")))),
         ("Seed", str(meta.get("seed", req.get("seed")))),
         ("Size", f"{req.get('width')}×{req.get('height')}, {req.get('frames')} frames"),
         ("Preset", str(req.get("preset", ""))),

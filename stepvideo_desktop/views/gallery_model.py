@@ -26,6 +26,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from stepvideo import paths
 from stepvideo_desktop import theme
+from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views import icons
 
 log = logging.getLogger(__name__)
@@ -183,12 +184,12 @@ class GalleryModel(QAbstractListModel):
             return None
         item = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            text = item.prompt.replace("\n", " ")
+            text = for_display(item.prompt).replace("\n", " ")
             return text if len(text) <= 38 else text[:36] + "…"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return item.prompt
+            return for_display(item.prompt)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"Video: {item.prompt[:80]}"
+            return f"Video: {for_display(item.prompt)[:80]}"
         if role == Qt.ItemDataRole.DecorationRole:
             if item.thumbnail is None:
                 self._request_thumb(item)

@@ -160,6 +160,10 @@ class ModelCard(Card):
         self.verify.setEnabled(installed)
         self.delete.setEnabled(installed)
         self.use.setEnabled(complete)
+        why = "" if installed else "Not installed: download it first"
+        self.verify.setToolTip(why or "Check every file against its hash")
+        self.delete.setToolTip(why or "Delete this version from disk")
+        self.use.setToolTip(why if not complete else "New jobs use this model")
         self.download.setText("Resume download" if installed and not complete else "Download")
         self.set_active(self.active_badge.property("wanted") is True)
 
@@ -185,6 +189,16 @@ class ModelCard(Card):
             self.progress_text.setText("Download paused; press Resume download to continue where it stopped.")
         elif phase == "failed":
             self.progress_text.setText(f"Download stopped: {ev.get('error', '')}")
+
+    def set_online(self, online: bool | None) -> None:
+        """Offline, Download is not the highlighted action (it would fail); pressing it checks again."""
+        offline = online is False
+        self.download.setProperty("primary", not offline)
+        c = theme.colors()
+        self.download.setIcon(icons.icon("download", c.text if offline else c.accent_text))
+        self.download.setToolTip("Offline: the hub cannot be reached; pressing Download tries again" if offline else "")
+        self.download.style().unpolish(self.download)
+        self.download.style().polish(self.download)
 
     def set_active(self, active: bool) -> None:
         self.active_badge.setProperty("wanted", active)
@@ -309,6 +323,7 @@ class ModelsPage(QWidget):
 
     def _add_card(self, repo: str, name: str, blurb: str) -> ModelCard:
         card = ModelCard(repo, name, blurb)
+        card.set_online(getattr(self, "_online", None))
         self.cards[repo] = card
         self.col.insertWidget(self.col.count() if not hasattr(self, "_custom_anchor") else self._custom_anchor, card)
         if hasattr(self, "_custom_anchor"):
@@ -370,6 +385,9 @@ class ModelsPage(QWidget):
         self.first_run.setVisible(not (self._hub_ready or local_ready))
 
     def set_online(self, online: bool | None) -> None:
+        self._online = online
+        for card in self.cards.values():
+            card.set_online(online)
         c = theme.colors()
         if online is None:
             self.network.setText("checking the hub…")

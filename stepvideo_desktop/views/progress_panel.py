@@ -10,6 +10,7 @@ from stepvideo.jobs.store import Job
 from stepvideo_desktop import theme
 from stepvideo_desktop.live_progress import STAGE_WORDS, LiveProgress
 from stepvideo_desktop.monitor import MemorySample
+from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views.memory_chart import MemoryChart
 from stepvideo_desktop.views.widgets import GRID, Card, muted
 
@@ -82,8 +83,9 @@ class ProgressPanel(Card):
             self.job_id = job.id
             self.preview.setPixmap(QPixmap())
             self.preview.setText("The latest preview\nappears here.")
-        self.prompt.setText(job.prompt if len(job.prompt) < 240 else job.prompt[:238] + "…")
-        self.prompt.setToolTip(job.prompt)
+        shown = for_display(job.prompt)
+        self.prompt.setText(shown if len(shown) < 240 else shown[:238] + "…")
+        self.prompt.setToolTip(shown)
         if self.live is not None and self.live.job_id == job.id:
             return  # the worker's events are newer than the database's row
         if job.stage:  # a job another process runs: what the database knows

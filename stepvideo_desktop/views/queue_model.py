@@ -12,6 +12,7 @@ from PySide6.QtGui import QPixmap
 from stepvideo.jobs.store import Job
 from stepvideo_desktop import theme
 from stepvideo_desktop.live_progress import LiveProgress
+from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views import icons
 from stepvideo_desktop.views.widgets import human_duration
 
@@ -139,7 +140,7 @@ class QueueModel(QAbstractTableModel):
             return self.progress(job)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_PROMPT:
-                return job.prompt.replace("\n", " ")
+                return for_display(job.prompt).replace("\n", " ")
             if col == COL_SETTINGS:
                 return settings_summary(job.request)
             if col == COL_STATUS:
@@ -148,7 +149,7 @@ class QueueModel(QAbstractTableModel):
                 return self.eta(job)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_PROMPT:
-                return job.prompt
+                return for_display(job.prompt)
             if col == COL_STATUS:
                 return f"{STATUS_LABELS.get(job.status, job.status)}: {job.error_message}" if job.error_message else None
             if col == COL_SETTINGS:
@@ -162,7 +163,7 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and col == COL_HANDLE:
             return "Drag to reorder"
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"Job {job.id}: {status_text(job)}: {job.prompt[:80]}"
+            return f"Job {job.id}: {status_text(job)}: {for_display(job.prompt)[:80]}"
         return None
 
     def refresh_previews(self) -> None:
