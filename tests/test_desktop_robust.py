@@ -227,3 +227,209 @@ def test_another_worker_is_said_once_and_not_restarted_in_a_loop(controller, mon
     assert starts == []
     assert c.window.status_view.worker.text().startswith("Worker: another process runs the queue")
     assert "Another worker" in c.queue_view.banner.text.text()
+
+
+# ---- §6 first launch and small screens --------------------------------------------------------------
+
+@pytest.mark.parametrize(("screen", "expected"), [
+    ((1366, 738), (1161, 640)), ((1920, 1050), (1600, 892)), ((2560, 1400), (1600, 1000)),
+    ((1024, 600), (960, 600)),  # smaller than the minimum: the window still fits the screen
+])
+def test_first_launch_size_suits_the_screen(screen, expected):
+    from stepvideo_desktop.views.main_window import first_launch_size
+
+    assert first_launch_size(*screen) == expected
+
+
+def test_first_launch_opens_at_the_screens_size_not_the_minimum(qtbot, app_dirs, monkeypatch):  # noqa: F811
+    from stepvideo_desktop.controller import Controller
+    from stepvideo_desktop.views import main_window
+
+    monkeypatch.setattr(main_window, "available_screen_size", lambda: (1920, 1050))
+    c = Controller(start_worker=False)
+    qtbot.addWidget(c.window)
+    try:
+        assert not c.store.value.window_geometry  # a first launch
+        assert (c.window.width(), c.window.height()) == (1600, 892)
+    finally:
+        c.shutdown()
+
+
+def test_narrow_queue_gives_the_prompt_its_share_and_keeps_eta_whole(controller, qtbot):
+    from stepvideo_desktop.views.queue_model import COL_ETA, COL_PROMPT
+    from stepvideo_desktop.views.queue_view import LEAST, PROMPT_SHARE, column_widths
+
+    for available in (600, 700, 800, 1000, 1600):
+        widths = column_widths(available)
+        prompt = available - sum(widths.values())
+        assert all(widths[col] >= LEAST[col] for col in widths)
+        assert prompt >= int(available * PROMPT_SHARE) - 3 or widths == LEAST
+    c = controller
+    c.window.resize(940, 640)
+    c.window.show_page("queue")
+    qtbot.waitUntil(lambda: c.queue_view.table.viewport().width() < 720)
+    c.queue_view.fit_columns()
+    table, header = c.queue_view.table, c.queue_view.table.horizontalHeader()
+    assert header.sectionSize(COL_PROMPT) >= int(table.viewport().width() * PROMPT_SHARE) - 3
+    took = table.fontMetrics().horizontalAdvance("took 59 min 59 s")
+    assert header.sectionSize(COL_ETA) >= took + 16  # "took 1 min…" is never cut
+    summary = c.queue_view.summary
+    assert summary.full_text() == "0 running · 0 waiting · 0 done" and summary.toolTip() == summary.full_text()
+
+
+def test_add_to_queue_stays_above_the_fold_on_create(controller, qtbot):
+    c = controller
+    c.window.resize(1024, 640)
+    c.window.show_page("composer")
+    c.composer.advanced.setChecked(True)  # the tallest the page gets
+    qtbot.waitUntil(lambda: c.window.width() == 1024)
+    button = c.composer.add_button
+    bottom = button.mapTo(c.window, button.rect().bottomLeft()).y()
+    assert button.isVisible() and bottom < c.window.statusBar().mapTo(c.window, c.window.statusBar().rect().topLeft()).y()
+
+
+# ---- §7 honest controls -----------------------------------------------------------------------------
+
+def test_disabled_buttons_look_disabled(controller):
+    from PySide6.QtGui import QIcon
+
+    c = controller
+    c.composer.prompt.setPlainText("")
+    c.composer._update_fit()
+    button = c.composer.next_button
+    assert not button.isEnabled()
+    normal = button.icon().pixmap(16, 16, QIcon.Mode.Normal).toImage()
+    faded = button.icon().pixmap(16, 16, QIcon.Mode.Disabled).toImage()
+    alpha = lambda img: max(img.pixelColor(x, y).alpha() for x in range(img.width()) for y in range(img.height()))  # noqa: E731
+    assert alpha(faded) < alpha(normal) * 0.5
+    sheet = QApplication.instance().styleSheet()
+    assert "QPushButton:disabled" in sheet and "dashed" in sheet
+
+
+def test_models_not_installed_and_offline_controls(controller):
+    c = controller
+    card = next(iter(c.models.cards.values()))
+    card.show_versions([])
+    assert not (card.verify.isEnabled() or card.delete.isEnabled() or card.use.isEnabled())
+    assert "download it first" in card.verify.toolTip()
+    c.models.set_online(False)
+    assert card.download.property("primary") is False and "Offline" in card.download.toolTip()
+    c.models.set_online(True)
+    assert card.download.property("primary") is True
+
+
+def test_settings_folders_show_the_folder_in_use_as_text(controller):
+    page = controller.settings_page
+    field = page.output_dir
+    assert field.edit.text() == field.default and field.edit.text() and not field.edit.placeholderText()
+    assert field.default_tag.isVisibleTo(page) and field.value() == ""
+
+
+def test_create_names_the_active_model_and_takes_its_defaults(controller, tiny_model):
+    c = controller
+    assert c.composer.model_line.text().startswith("Model: Step-Video-T2V")
+    assert (c.composer.size.currentData(), c.composer.frames.value() * 17) == ("landscape", 204)
+    c.models_ctl.add_local_folder(str(tiny_model))
+    composer = c.composer
+    assert composer.model_line.text().startswith(f"Model: {tiny_model.name}") and "test model" in composer.model_line.text()
+    assert (composer.custom_width.text(), composer.custom_height.text(), composer.frames.value()) == ("256", "144", 1)
+    assert composer.steps.spin.value() == 4 and composer.steps.is_default()
+    composer.prompt.setPlainText("a boat")
+    request = composer.request()
+    assert (request.width, request.height, request.frames, request.steps) == (256, 144, 17, 4)
+    assert request.model == str(tiny_model)
+
+
+def test_a_bad_field_in_settings_resets_only_it_and_says_so_once(qtbot, app_dirs, tiny_model, monkeypatch):  # noqa: F811
+    import json
+
+    path = app_dirs / "config" / "settings.json"
+    path.write_text(json.dumps({"theme": "neon", "local_models": [str(tiny_model), "relative/folder"],
+                                "preview_every_steps": 7}))
+    first = make_controller(qtbot, monkeypatch=monkeypatch)
+    try:
+        s = first.store.value
+        assert s.local_models == (str(tiny_model),) and s.preview_every_steps == 7 and s.theme == "system"
+        banner = first.window.banner
+        assert banner.isVisibleTo(first.window)
+        assert "settings.json.bad-" in banner.text.text() and "theme" in banner.text.text()
+        assert "model folders, was kept" in banner.text.text()
+    finally:
+        first.shutdown()
+    second = make_controller(qtbot, monkeypatch=monkeypatch)  # once: the repaired file was saved
+    try:
+        assert not second.window.banner.isVisibleTo(second.window)
+        assert second.store.value.local_models == (str(tiny_model),)
+    finally:
+        second.shutdown()
+
+
+def test_queue_shows_a_thumbnail_for_a_finished_job(controller, qtbot):
+    import imageio_ffmpeg
+    import subprocess
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QPixmap
+
+    from stepvideo.api import GenerationRequest
+    from stepvideo_desktop.views.queue_model import COL_PREVIEW
+
+    c = controller
+    video = c.store.value.output_path / "fox.mp4"
+    video.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=64x36:d=1",
+                    "-pix_fmt", "yuv420p", str(video)], check=True, timeout=60)
+    job = c.queue.add(GenerationRequest(prompt="a red fox"))
+    c.queue.claim_next(pid=None)
+    c.queue.mark_done(job.id, {"video": str(video)})
+    c.reload_gallery()
+    c.reload_queue()
+    index = c.queue_model.index(c.queue_model.row_of(job.id), COL_PREVIEW)
+
+    def thumbnail():
+        value = index.data(Qt.ItemDataRole.DecorationRole)
+        return value if isinstance(value, QPixmap) and not value.isNull() else None
+
+    qtbot.waitUntil(lambda: thumbnail() is not None, timeout=60_000)  # ffmpeg in a thread, on a busy machine
+    pixmap = thumbnail()
+    assert pixmap.width() <= 64 and pixmap.height() <= 36
+    color = pixmap.toImage().pixelColor(pixmap.width() // 2, pixmap.height() // 2)
+    assert color.red() > 200 and color.green() < 60  # the video's own frame, not a placeholder
+
+
+# ---- §8 CJK text and §3's display side --------------------------------------------------------------
+
+def test_without_a_cjk_font_create_falls_back_to_english(qtbot, app_dirs, monkeypatch):  # noqa: F811
+    from stepvideo_desktop import assets, cjk_font
+
+    monkeypatch.setattr(cjk_font, "has_cjk_font", lambda: False)
+    c = make_controller(qtbot, monkeypatch=monkeypatch)
+    try:
+        chips = [b.toolTip() for b in c.composer.example_buttons]
+        assert len(chips) == 6 and not any(assets.has_cjk(t) for t in chips)
+        assert not assets.has_cjk(c.composer.prompt.placeholderText())
+        assert any("fonts-noto-cjk" in w.text() for w in c.composer.advanced_box.findChildren(type(c.composer.error)))
+    finally:
+        c.shutdown()
+    monkeypatch.setattr(cjk_font, "has_cjk_font", lambda: True)
+    c = make_controller(qtbot, monkeypatch=monkeypatch)
+    try:
+        assert any(assets.has_cjk(b.toolTip()) for b in c.composer.example_buttons)
+        assert assets.has_cjk(c.composer.prompt.placeholderText())
+    finally:
+        c.shutdown()
+
+
+def test_bidi_controls_are_shown_not_obeyed(controller):
+    from PySide6.QtCore import Qt
+
+    from stepvideo.api import GenerationRequest
+    from stepvideo_desktop.text_display import for_display
+    from stepvideo_desktop.views.queue_model import COL_PROMPT
+
+    assert for_display("abc\u202edef\u2066x") == "abc[U+202E]def[U+2066]x"
+    job = controller.queue.add(GenerationRequest(prompt="cat \u202etac"))
+    controller.reload_queue()
+    index = controller.queue_model.index(controller.queue_model.row_of(job.id), COL_PROMPT)
+    assert index.data(Qt.ItemDataRole.DisplayRole) == "cat [U+202E]tac"
+    assert controller.queue.get(job.id).prompt == "cat \u202etac"  # what the model reads is untouched

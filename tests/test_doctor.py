@@ -16,9 +16,9 @@ from stepvideo import paths
 from stepvideo.cli import main
 from stepvideo.doctor import report as doctor
 from stepvideo.doctor.probes import (
-    FontFacts,
     DiskFacts,
     FfmpegFacts,
+    FontFacts,
     GpuInfo,
     Machine,
     MemoryFacts,

@@ -49,9 +49,9 @@ ACTIONS = {
 # Column widths: what each column would like, and the least it may shrink to before the prompt gives way.
 PREFERRED = {COL_HANDLE: 3 * GRID, COL_PREVIEW: 10 * GRID, COL_SETTINGS: 30 * GRID, COL_STATUS: 25 * GRID,
              COL_PROGRESS: 14 * GRID, COL_ETA: 16 * GRID}
-LEAST = {COL_HANDLE: 3 * GRID, COL_PREVIEW: 10 * GRID, COL_SETTINGS: 12 * GRID, COL_STATUS: 14 * GRID,
+LEAST = {COL_HANDLE: 3 * GRID, COL_PREVIEW: 9 * GRID, COL_SETTINGS: 10 * GRID, COL_STATUS: 12 * GRID,
          COL_PROGRESS: 11 * GRID, COL_ETA: 13 * GRID}
-SHRINKING = (COL_SETTINGS, COL_STATUS, COL_PROGRESS, COL_ETA)  # their text elides, with a tooltip
+SHRINKING = (COL_PREVIEW, COL_SETTINGS, COL_STATUS, COL_PROGRESS, COL_ETA)  # text elides, with a tooltip
 PROMPT_SHARE = 0.28  # the prompt column keeps at least this share of the table (it says which job is which)
 
 
