@@ -22,6 +22,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("composer", "queue", "gallery", "models", "settings")
 DONE_PROMPTS = ("A red fox trots through fresh snow at dawn.", "一只橘色的猫在窗台上晒太阳，尾巴轻轻摆动。",
                 "Close-up of coffee being poured into a glass cup, slow motion.")
+FAILED_PROMPT = "夕阳下，海浪拍打着金色的沙滩，远处有一艘帆船。"
+# Without a font for Chinese (fc-list :lang=zh finds none) Chinese text renders as boxes: English stand-ins.
+ENGLISH_FOR = {DONE_PROMPTS[1]: "An orange cat suns itself on a windowsill, its tail swaying gently.",
+               FAILED_PROMPT: "Waves wash over a golden beach at sunset, a sailboat far out at sea."}
+
+
+def has_cjk_font() -> bool:
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return bool(out.strip())
+
+
+def shown(prompt: str) -> str:
+    return prompt if has_cjk_font() else ENGLISH_FOR.get(prompt, prompt)
 
 
 def run(env: dict[str, str], *args: str) -> None:
@@ -41,7 +57,7 @@ def prepare(work: Path) -> dict[str, str]:
     (work / "config" / "settings.json").write_text(json.dumps(settings))
     if not list((work / "videos").glob("*.mp4")):
         for prompt in DONE_PROMPTS:
-            run(env, "-m", "stepvideo", "queue", "add", "--prompt", prompt, "--model", str(model),
+            run(env, "-m", "stepvideo", "queue", "add", "--prompt", shown(prompt), "--model", str(model),
                 "--size", "144x256", "--frames", "17", "--steps", "4")
         run(env, "-m", "stepvideo", "queue", "run")
         add_unfinished_jobs(env, model)
@@ -54,7 +70,7 @@ def add_unfinished_jobs(env: dict[str, str], model: Path) -> None:
 from stepvideo.api import GenerationRequest
 from stepvideo.jobs.store import JobQueue
 q = JobQueue()
-failed = q.add(GenerationRequest(prompt="夕阳下，海浪拍打着金色的沙滩，远处有一艘帆船。", seed=3))
+failed = q.add(GenerationRequest(prompt={shown(FAILED_PROMPT)!r}, seed=3))
 q.claim_next(pid=None); q.mark_failed(failed.id, "error", "out of memory: try the low-VRAM profile")
 resumed = q.add(GenerationRequest(prompt="An astronaut rides a horse across a desert at sunset.", preset="turbo", seed=8))
 q.claim_next(pid=None); q.mark_checkpoint(resumed.id, 20); q.mark_progress(resumed.id, step=20, steps=50)

@@ -365,9 +365,9 @@ def test_a_bad_field_in_settings_resets_only_it_and_says_so_once(qtbot, app_dirs
 
 
 def test_queue_shows_a_thumbnail_for_a_finished_job(controller, qtbot):
-    import imageio_ffmpeg
     import subprocess
 
+    import imageio_ffmpeg
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QPixmap
 

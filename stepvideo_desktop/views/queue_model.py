@@ -150,8 +150,9 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_PROMPT:
                 return for_display(job.prompt)
-            if col == COL_STATUS:
-                return f"{STATUS_LABELS.get(job.status, job.status)}: {job.error_message}" if job.error_message else None
+            if col == COL_STATUS:  # the whole text, which a narrow column elides
+                shown = status_text(job, self.live.get(job.id))
+                return f"{shown}: {job.error_message}" if job.error_message else shown
             if col == COL_SETTINGS:
                 return json.dumps(job.request, ensure_ascii=False, indent=1)
         if role == Qt.ItemDataRole.DecorationRole and col == COL_PREVIEW:

@@ -195,6 +195,7 @@ class QueueView(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._menu)
         self.table.installEventFilter(self)
+        self.table.viewport().installEventFilter(self)
         self.empty = muted("No jobs yet. Write a prompt on Create and press Add to queue (Ctrl+Enter).")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
@@ -284,7 +285,7 @@ class QueueView(QWidget):
                 header.resizeSection(col, width)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
-        if obj is self.table and event.type() == QEvent.Type.Resize:
+        if obj is self.table.viewport() and event.type() == QEvent.Type.Resize:  # the viewport has its new width
             self.fit_columns()
         if obj is self.table and event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             ids = self.selected_ids()
