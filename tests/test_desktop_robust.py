@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from desktop_support import app_dirs, make_controller  # noqa: F401
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from stepvideo import paths
@@ -62,15 +61,17 @@ def test_corrupt_queue_moved_aside_app_starts_with_an_empty_queue(qtbot, app_dir
     monkeypatch.setattr(QueueDatabaseDialog, "exec", answer)
     seen = {}
 
-    def look_then_quit():
-        windows = _main_windows()
-        seen["windows"] = len(windows)
-        seen["rows"] = windows[0].pages["queue"].model.rowCount() if windows else None
-        for w in windows:
-            w.close()
-        QApplication.instance().quit()
+    class LookInsteadOfLooping:  # the app's exec(): look at the window the user would see, then "quit"
+        def exec(self):
+            windows = _main_windows()
+            seen["windows"] = len(windows)
+            seen["rows"] = windows[0].pages["queue"].model.rowCount() if windows else None
+            for w in windows:
+                w.close()
+            return 0
 
-    QTimer.singleShot(300, look_then_quit)
+    real_make = desktop_app.make_application
+    monkeypatch.setattr(desktop_app, "make_application", lambda argv: (real_make(argv), LookInsteadOfLooping())[1])
     assert desktop_app.main(["--no-worker", "--theme", "light"]) == 0
     assert len(asked) == 1 and str(db) in asked[0] and "file is not a database" in asked[0]
     assert seen == {"windows": 1, "rows": 0}
@@ -384,9 +385,9 @@ def test_queue_shows_a_thumbnail_for_a_finished_job(controller, qtbot):
     c.queue.mark_done(job.id, {"video": str(video)})
     c.reload_gallery()
     c.reload_queue()
-    index = c.queue_model.index(c.queue_model.row_of(job.id), COL_PREVIEW)
 
-    def thumbnail():
+    def thumbnail():  # the index is looked up each time: a reload may reset the model
+        index = c.queue_model.index(c.queue_model.row_of(job.id), COL_PREVIEW)
         value = index.data(Qt.ItemDataRole.DecorationRole)
         return value if isinstance(value, QPixmap) and not value.isNull() else None
 
