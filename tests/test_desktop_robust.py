@@ -425,7 +425,7 @@ def test_bidi_controls_are_shown_not_obeyed(controller):
     from PySide6.QtCore import Qt
 
     from stepvideo.api import GenerationRequest
-    from stepvideo_desktop.text_display import for_display
+    from stepvideo.display_text import for_display
     from stepvideo_desktop.views.queue_model import COL_PROMPT
 
     assert for_display("abc\u202edef\u2066x") == "abc[U+202E]def[U+2066]x"

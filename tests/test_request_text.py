@@ -73,7 +73,7 @@ def test_validate_keeps_long_and_bidi_text_unchanged():
 
 
 def test_for_display_neutralises_bidi_escapes_and_surrogates_only():
-    assert for_display("abc" + RLO + "def\u202c \u2067x\u2069\u200f") == "abcdef x"
+    assert for_display("abc" + RLO + "def\u202c \u2067x\u2069\u200f") == "abc[U+202E]def[U+202C] [U+2067]x[U+2069][U+200F]"
     assert for_display("red\x1b[31m fox\x07") == "red\ufffd[31m fox\ufffd"
     assert for_display(SURROGATE) == "caf\ufffd au lait"
     assert for_display("line one\r\nline two\ttab") == "line one\nline two\ttab"
@@ -156,5 +156,5 @@ def test_queue_list_shows_bidi_prompts_neutralised_but_stores_them_whole(sandbox
     listed = stepvideo("queue", "list")
     assert listed.returncode == 0
     out = listed.stdout.decode()
-    assert RLO not in out and "\x1b" not in out and "a cat gnikeem\ufffd[2J" in out
+    assert RLO not in out and "\x1b" not in out and "a cat [U+202E]gnikeem\ufffd[2J" in out
     assert jobs_in(sandbox)[0].request["prompt"] == f"a cat {RLO}gnikeem\x1b[2J"

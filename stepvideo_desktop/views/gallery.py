@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from stepvideo.display_text import for_display
 from stepvideo.presets import PRESETS
 from stepvideo_desktop import theme
-from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views.gallery_model import ITEM_ROLE, THUMB, GalleryItem, GalleryModel
 from stepvideo_desktop.views.player import PlayerView
 from stepvideo_desktop.views.widgets import (

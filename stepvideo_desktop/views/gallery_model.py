@@ -25,8 +25,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from stepvideo import paths
+from stepvideo.display_text import for_display
 from stepvideo_desktop import theme
-from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views import icons
 
 log = logging.getLogger(__name__)

@@ -6,11 +6,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from stepvideo.display_text import for_display
 from stepvideo.jobs.store import Job
 from stepvideo_desktop import theme
 from stepvideo_desktop.live_progress import STAGE_WORDS, LiveProgress
 from stepvideo_desktop.monitor import MemorySample
-from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views.memory_chart import MemoryChart
 from stepvideo_desktop.views.widgets import GRID, Card, muted
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QPixmap
 
+from stepvideo.display_text import for_display
 from stepvideo.jobs.store import Job
 from stepvideo_desktop import theme
 from stepvideo_desktop.live_progress import LiveProgress
-from stepvideo_desktop.text_display import for_display
 from stepvideo_desktop.views import icons
 from stepvideo_desktop.views.widgets import human_duration
 
