@@ -43,6 +43,7 @@ class _HubWorker(QObject):
 class HubClient(QObject):
     installed = Signal(list)  # list[hub.InstalledVersion]
     planned = Signal(object)  # hub.DownloadPlan
+    sized = Signal(str, object, str)  # repo, its DownloadPlan (None when it failed), the failure's line
     progress = Signal(dict)
     finished = Signal(str, object)  # op name, result
     failed = Signal(str, str, bool)
@@ -104,6 +105,14 @@ class HubClient(QObject):
         cache = self._cache_dir()
         self._queue("plan", lambda: hub.plan_download(model, revision, cache_dir=cache))
 
+    def size_of(self, model: str) -> None:
+        """What downloading `model` would fetch given what is installed (shared blobs count as there);
+        answered by `sized`, never by a banner: it is asked for on its own, not by the user."""
+        from stepvideo import hub
+
+        cache = self._cache_dir()
+        self._queue(f"size:{model}", lambda: hub.plan_download(model, None, cache_dir=cache))
+
     def download(self, model: str, revision: str | None = None) -> None:
         from stepvideo import hub
 
@@ -152,6 +161,8 @@ class HubClient(QObject):
             self.installed.emit(result)
         elif name == "plan":
             self.planned.emit(result)
+        elif name.startswith("size:"):
+            self.sized.emit(name[5:], result, "")
         elif name == "online":
             self._set_online(bool(result))
         self.finished.emit(name, result)
@@ -162,6 +173,9 @@ class HubClient(QObject):
             self.downloading = None
         if "unreachable" in message.lower() or "cannot reach" in message.lower():
             self._set_online(False)
+        if name.startswith("size:"):
+            self.sized.emit(name[5:], None, message)
+            return
         self.failed.emit(name, message, cancelled)
 
     def _set_online(self, online: bool) -> None:

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stepvideo.engine import layout
-from stepvideo.presets import BASE_REPO, DEFAULT_FRAMES, SIZES, TURBO_REPO
+from stepvideo.engine.model_kind import is_image_to_video
+from stepvideo.errors import ConfigError
+from stepvideo.presets import BASE_REPO, DEFAULT_FRAMES, SIZES, TI2V_REPO, TURBO_REPO
 
 log = logging.getLogger(__name__)
 
 SMALL_MODEL_PARAMS = 1_000_000_000  # the published DiT is ~30 B; test models are a few million
 SMALL_DEFAULTS = {"height": 144, "width": 256, "frames": 17, "steps": 4}  # seconds on a CPU
-KNOWN_NAMES = {BASE_REPO: "Step-Video-T2V", TURBO_REPO: "Step-Video-T2V Turbo"}
+KNOWN_NAMES = {BASE_REPO: "Step-Video-T2V", TURBO_REPO: "Step-Video-T2V Turbo", TI2V_REPO: "Step-Video-TI2V"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ModelDefaults:
     steps: int | None  # None: the preset's
     installed: bool = True
     small: bool = False
+    image_to_video: bool = False  # a TI2V transformer: its jobs need an image
 
 
 def dit_parameters(config: dict) -> int | None:
@@ -60,12 +63,18 @@ def name_of(model: str) -> str:
 def for_model(model: str, transformer_root: Path | None) -> ModelDefaults:
     """Defaults for `model` (repo id or folder); `transformer_root` None means it is not installed."""
     height, width = SIZES["landscape"]
-    full = ModelDefaults(name_of(model), model, height, width, DEFAULT_FRAMES, None, installed=transformer_root is not None)
+    full = ModelDefaults(name_of(model), model, height, width, DEFAULT_FRAMES, None, installed=transformer_root is not None,
+                         image_to_video=model == TI2V_REPO)
     if transformer_root is None:
         return full
+    try:
+        ti2v = is_image_to_video(transformer_root)
+    except ConfigError:
+        ti2v = full.image_to_video
+    full = replace(full, image_to_video=ti2v)
     config = read_dit_config(transformer_root)
     params = dit_parameters(config) if config else None
     if params is None or params >= SMALL_MODEL_PARAMS:
         return full
     return ModelDefaults(full.name, model, SMALL_DEFAULTS["height"], SMALL_DEFAULTS["width"], SMALL_DEFAULTS["frames"],
-                         SMALL_DEFAULTS["steps"], small=True)
+                         SMALL_DEFAULTS["steps"], small=True, image_to_video=ti2v)

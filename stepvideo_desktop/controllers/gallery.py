@@ -13,7 +13,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from stepvideo.api import GenerationRequest
 from stepvideo.errors import InvalidRequest, StepVideoError
-from stepvideo_desktop.views.gallery_model import GalleryItem, read_sidecar
+from stepvideo_desktop.views.gallery_model import GalleryItem, read_sidecar, source_image_of
 
 if TYPE_CHECKING:
     from stepvideo_desktop.services import AppServices
@@ -52,6 +52,9 @@ def settings_of(path: Path) -> GenerationRequest:
         raise InvalidRequest(f"{path.name} has no StepVideo settings (it was not made by this app).")
     request = dict(data["request"])
     request.pop("output", None)  # a reused request writes a new file
+    kept = source_image_of(path, data)
+    if kept is not None:  # the copy beside the video outlives the job's own copy and the user's file
+        request["image"] = str(kept)
     try:
         return GenerationRequest.from_dict(request)
     except (StepVideoError, TypeError, ValueError) as exc:

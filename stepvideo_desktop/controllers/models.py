@@ -14,7 +14,7 @@ from stepvideo.presets import BASE_REPO, TURBO_REPO
 from stepvideo_desktop import local_models, model_defaults
 from stepvideo_desktop.token_counter import TokenCounter
 from stepvideo_desktop.views.local_model_card import LocalModelCard
-from stepvideo_desktop.views.models_page import ModelCard
+from stepvideo_desktop.views.models_page import SIZED_CARDS, ModelCard, download_size_text
 
 if TYPE_CHECKING:
     from stepvideo_desktop.services import AppServices
@@ -34,6 +34,8 @@ class ModelsController(QObject):
         hub.online_changed.connect(app.window.status_view.set_online)
         hub.online_changed.connect(page.set_online)
         hub.planned.connect(self._on_planned)
+        hub.sized.connect(self._on_sized)
+        hub.online_changed.connect(lambda online: online and self._ask_sizes())
         for card in page.cards.values():
             self._wire_card(card)
         page.card_added = self._wire_card
@@ -166,6 +168,24 @@ class ModelsController(QObject):
             free = None
         app.models.set_folder(str(root), used, free)
         self.refresh_choice()
+        if app.hub.online:  # what is installed changed: so may what TI2V still needs
+            self._ask_sizes()
+
+    def _ask_sizes(self) -> None:
+        for repo in SIZED_CARDS:
+            card = self.app.models.cards.get(repo)
+            if card is None:
+                continue
+            if card.status.text() == "installed":
+                card.show_size("")
+            else:
+                card.show_size("Download size: checking…")
+                self.app.hub.size_of(repo)
+
+    def _on_sized(self, repo: str, plan, message: str) -> None:
+        card = self.app.models.cards.get(repo)
+        if card is not None:
+            card.show_size(download_size_text(plan) if plan is not None else f"Download size unknown: {message}")
 
     def _on_progress(self, ev: dict) -> None:
         repo = ev.get("repo") or self.app.hub.downloading

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,12 +35,17 @@ from stepvideo.presets import (
     PRESETS,
     SIZES,
     SPATIAL_FACTOR,
+    TI2V_DEFAULT_FRAMES,
+    TI2V_REPO,
 )
+from stepvideo.source_image import check_image_size
 from stepvideo_desktop import cjk_font, theme
 from stepvideo_desktop.fit import FitEstimate
 from stepvideo_desktop.model_defaults import ModelDefaults
 from stepvideo_desktop.token_counter import TokenCounter
 from stepvideo_desktop.views import icons
+from stepvideo_desktop.views.image_input import ImageInput, local_file_of
+from stepvideo_desktop.views.orientation import follow_image
 from stepvideo_desktop.views.variation_controls import EditJobBar, VariationsField
 from stepvideo_desktop.views.widgets import (
     GRID,
@@ -144,6 +149,7 @@ class ComposerView(QWidget):
         self._model = ""
         self._defaults: ModelDefaults | None = None  # the active model's starting values, once applied
         self._fit: FitEstimate | None = None
+        self._image_problem = ""  # the last refused image's line; stays in the error label until the next try
         self._count_timer = QTimer(self, singleShot=True, interval=150)
         self._count_timer.timeout.connect(self._update_counts)
         self._fit_timer = QTimer(self, singleShot=True, interval=200)
@@ -193,6 +199,13 @@ class ComposerView(QWidget):
         counts.addWidget(self.clip_count)
         counts.addStretch(1)
         col.addLayout(counts)
+
+        self.image = ImageInput()
+        self.image.changed.connect(self._image_changed)
+        self.image.problem.connect(self._show_image_problem)
+        self.image.image_set.connect(self._follow_image)
+        self.prompt.installEventFilter(self)  # Ctrl+V of an image (or its file) in the prompt sets the image
+        col.addWidget(self.image)
 
         col.addWidget(muted("Examples"))
         chips = QWidget()
@@ -393,6 +406,8 @@ class ComposerView(QWidget):
             if self._defaults is None or (defaults.source, defaults.small) != (self._defaults.source, self._defaults.small):
                 self._defaults = defaults
                 self._apply_defaults(defaults)
+            self._defaults = defaults
+        self._show_image_model()
         self._schedule()
 
     def _show_model(self, d: ModelDefaults) -> None:
@@ -422,7 +437,56 @@ class ComposerView(QWidget):
 
     def _size_changed(self) -> None:
         self.custom_box.setVisible(self.size.currentData() == "custom")
+        self._retarget_image()
         self.request_changed.emit()
+
+    # ---- the source image ----------------------------------------------------------------------------
+    def _image_changed(self) -> None:
+        self._retarget_image()
+        self._show_image_model()
+        self.request_changed.emit()
+
+    def _show_image_problem(self, line: str) -> None:
+        self._image_problem = line
+        self.error.setText(line)
+
+    def _follow_image(self, src_width: int, src_height: int) -> None:
+        """A newly chosen image sets the orientation (and, for the published model, TI2V's 102 frames)."""
+        small = self._defaults is not None and self._defaults.small
+        base = (self._defaults.height, self._defaults.width) if small else SIZES["landscape"]
+        height, width = follow_image(src_width, src_height, base if small else None)
+        key = next((k for k, hw in SIZES.items() if hw == (height, width)), "custom")
+        self.size.setCurrentIndex(self.size.findData(key))
+        if key == "custom":
+            self.custom_width.setText(str(width))
+            self.custom_height.setText(str(height))
+        if not small:
+            self.frames.setValue(TI2V_DEFAULT_FRAMES // FRAMES_PER_CHUNK)
+
+    def _retarget_image(self) -> None:
+        try:
+            self.image.set_target(*self._dimensions())
+        except InvalidRequest:
+            pass  # a half-typed custom size: keep the last crop
+
+    def _show_image_model(self) -> None:
+        d = self._defaults
+        if d is not None and d.image_to_video:
+            self.image.set_note(f"Image-to-video with the active model, {d.name}.")
+        else:
+            name = d.name if d is not None else "Step-Video-T2V"
+            self.image.set_note(f"The active model, {name}, is text-to-video only: jobs with an image use "
+                                f"Step-Video-TI2V ({TI2V_REPO}), download it on Models.")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if watched is self.prompt and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
+                and event.matches(QKeySequence.StandardKey.Paste):
+            mime = QGuiApplication.clipboard().mimeData()
+            # pixels without text, or a file copied in a file manager; typed text and paths stay text
+            if mime is not None and ((mime.hasImage() and not mime.hasText()) or (mime.hasUrls() and local_file_of(mime))):
+                self.image.take_mime(mime)
+                return True
+        return super().eventFilter(watched, event)
 
     def _frames_changed(self, chunks: int) -> None:
         self.frames_text.setText(frames_label(chunks * FRAMES_PER_CHUNK))
@@ -455,6 +519,7 @@ class ComposerView(QWidget):
             raise InvalidRequest("the seed must be a whole number from 0 to 2^63-1")
         height, width = self._dimensions()
         preset = self.preset.value()
+        image = self._image_fields(height, width, preset)
         negative = self.negative.toPlainText()
         request = GenerationRequest(
             prompt=self.prompt.toPlainText().strip(),
@@ -470,9 +535,26 @@ class ComposerView(QWidget):
             frames=self.frames.value() * FRAMES_PER_CHUNK,
             seed=int(seed_text),
             profile=self.profile.currentData(),
-            **({"model": self._model} if self._model else {}),
+            **image,
         )
         return validate(request)
+
+    def _image_fields(self, height: int, width: int, preset: str) -> dict:
+        """image, motion and model of the request: an image job runs on the TI2V model (the active one
+        when it is a TI2V folder); raises InvalidRequest when the image and the model do not go together."""
+        source = self.image.source
+        ti2v_active = self._defaults is not None and self._defaults.image_to_video
+        if source is None:
+            if ti2v_active:
+                raise InvalidRequest(f"{self._defaults.name} is an image-to-video model: add an image above, "
+                                     "or choose a text-to-video model on Models")
+            return {"model": self._model} if self._model else {}
+        if preset != "standard":
+            raise InvalidRequest(f"the {preset} preset has no image-to-video model; choose Standard, "
+                                 "or remove the image")
+        check_image_size(source, height, width)
+        return {"image": str(source.path), "motion": self.image.motion.value(),
+                "model": self._model if ti2v_active else TI2V_REPO}
 
     def settings_request(self) -> GenerationRequest:
         """The form's settings with a stand-in prompt (for importing a file of prompts)."""
@@ -487,6 +569,11 @@ class ComposerView(QWidget):
 
     def load_request(self, request: GenerationRequest) -> None:
         """Fill the form from a request (reuse settings, a dropped mp4). Sizes that are not presets become custom."""
+        if request.image is None:
+            self.image.clear()
+        else:  # before the size: a reused request keeps its own size, whatever the image's orientation
+            self.image.set_path(request.image, user=False)
+            self.image.motion.set_value(request.effective_motion)
         self.prompt.setPlainText(request.prompt)
         self.negative.setPlainText(request.effective_negative)
         self.suffix.setChecked(request.effective_suffix != "")
@@ -567,7 +654,7 @@ class ComposerView(QWidget):
     def _update_fit(self) -> None:
         try:
             request = self.request()
-            self.error.setText("")
+            self.error.setText(self._image_problem)
         except InvalidRequest as exc:
             # An empty prompt is not an error yet: the user has not started typing.
             self.error.setText("" if not self.prompt.toPlainText().strip() and "prompt" in str(exc) else str(exc))
@@ -598,8 +685,10 @@ class ComposerView(QWidget):
             height, width = self._dimensions()
         except InvalidRequest:
             height, width = SIZES["landscape"]
+        image = {"image": str(self.image.source.path), "motion": self.image.motion.value(), "model": TI2V_REPO} \
+            if self.image.source is not None else {}
         return {"height": height, "width": width, "frames": self.frames.value() * FRAMES_PER_CHUNK,
-                "preset": self.preset.value(), "profile": self.profile.currentData()}
+                "preset": self.preset.value(), "profile": self.profile.currentData(), **image}
 
     def _set_buttons(self, enabled: bool) -> None:
         self.add_button.setEnabled(enabled)

@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 
 from PySide6.QtCore import QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -24,6 +25,7 @@ from stepvideo.presets import PRESETS
 from stepvideo_desktop import theme
 from stepvideo_desktop.views.gallery_model import ITEM_ROLE, THUMB, GalleryItem, GalleryModel
 from stepvideo_desktop.views.player import PlayerView
+from stepvideo_desktop.views.source_thumb import load_image
 from stepvideo_desktop.views.widgets import (
     GRID,
     Banner,
@@ -35,6 +37,7 @@ from stepvideo_desktop.views.widgets import (
     title,
 )
 
+SOURCE_THUMB = 96  # px, the longest side of the source image in Details
 DATE_FILTERS = (("any", "Any time", None), ("day", "Today", 86400), ("week", "This week", 7 * 86400),
                 ("month", "This month", 31 * 86400))
 
@@ -147,6 +150,10 @@ class GalleryView(QWidget):
         actions.addStretch(1)
         right_col.addLayout(actions)
         meta = Card("Details")
+        self.source_thumb = QLabel()  # image-to-video: the image the video was made from
+        self.source_thumb.setAccessibleName("Source image")
+        self.source_thumb.hide()
+        meta.body.addWidget(self.source_thumb)
         self.meta = QLabel()
         self.meta.setWordWrap(True)
         self.meta.setTextFormat(Qt.TextFormat.RichText)
@@ -213,11 +220,23 @@ class GalleryView(QWidget):
         if item is None:
             self.player.load(None)
             self.meta.setText(f"<span style='color:{theme.colors().muted}'>Select a video to see how it was made.</span>")
+            self.source_thumb.hide()
             return
         self.player.load(str(item.path), poster=item.thumbnail)
+        self._show_source(item)
         self.meta.setText(details_html(details(item)))
         self.meta.setAccessibleDescription("; ".join(f"{k}: {v}" for k, v in details(item)))
 
+    def _show_source(self, item: GalleryItem) -> None:
+        source = item.source_image
+        picture = load_image(source, SOURCE_THUMB) if source is not None else None
+        if picture is None:
+            self.source_thumb.clear()
+            self.source_thumb.hide()
+            return
+        self.source_thumb.setPixmap(QPixmap.fromImage(picture))
+        self.source_thumb.setToolTip(f"Source image: {source.name}")
+        self.source_thumb.show()
 
     def set_variation_groups(self, groups: dict[str, list[str]]) -> None:
         self.variation_groups = groups
@@ -262,6 +281,10 @@ def details(item: GalleryItem) -> list[tuple[str, str]]:
                                 f"{resolved.get('shift', req.get('shift'))}"),
         ("Profile", str(req.get("profile", ""))),
     ]
+    source = meta.get("source_image")
+    if isinstance(source, dict) and source:
+        rows.append(("Source image", f"{source.get('file_name', '')} · motion {source.get('motion')}"
+                                     + (f" · sha256 {str(source['sha256'])[:12]}…" if source.get("sha256") else "")))
     model = meta.get("model") or {}
     if isinstance(model, dict) and model:
         rows.append(("Model", ", ".join(f"{k}: {v}" for k, v in model.items() if v)[:300]))

@@ -28,6 +28,7 @@ from stepvideo import paths
 from stepvideo.display_text import for_display
 from stepvideo_desktop import theme
 from stepvideo_desktop.views import icons
+from stepvideo_desktop.views.source_thumb import load_image, with_inset
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,23 @@ class GalleryItem:
         return str(self.request.get("preset", ""))
 
     @property
+    def source_image(self) -> Path | None:
+        """Image-to-video: the copy of the source image the run kept beside the video (NAME.source.<ext>)."""
+        return source_image_of(self.path, self.metadata)
+
+    @property
     def seconds(self) -> float | None:
         value = (self.metadata or {}).get("seconds")
         return float(value) if isinstance(value, (int, float)) else None
+
+
+def source_image_of(video: Path, metadata: dict[str, Any] | None) -> Path | None:
+    info = (metadata or {}).get("source_image")
+    name = info.get("copy") if isinstance(info, dict) else None
+    if not isinstance(name, str) or not name or Path(name).name != name:  # a bare name beside the video only
+        return None
+    path = video.with_name(name)
+    return path if path.is_file() else None
 
 
 def read_sidecar(video: Path) -> dict[str, Any] | None:
@@ -237,7 +252,10 @@ class GalleryModel(QAbstractListModel):
             pixmap = placeholder_pixmap()
         scaled = pixmap.scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatioByExpanding, Qt.TransformationMode.SmoothTransformation)
         x, y = (scaled.width() - THUMB.width()) // 2, (scaled.height() - THUMB.height()) // 2
-        self.items[row].thumbnail = scaled.copy(x, y, THUMB.width(), THUMB.height())  # centre crop to 16:9
+        thumb = scaled.copy(x, y, THUMB.width(), THUMB.height())  # centre crop to 16:9
+        source = self.items[row].source_image
+        picture = load_image(source, THUMB.height()) if source is not None else None
+        self.items[row].thumbnail = with_inset(thumb, picture) if picture is not None else thumb
         index = self.index(row)
         self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stepvideo.presets import BASE_REPO, TURBO_REPO
+from stepvideo.presets import BASE_REPO, TI2V_REPO, TURBO_REPO
 from stepvideo_desktop import theme
 from stepvideo_desktop.local_models import LocalModel
 from stepvideo_desktop.views import icons
@@ -38,7 +38,11 @@ MODEL_CARDS = (
                                   "About 100 GB on disk; 50 steps per video."),
     (TURBO_REPO, "Step-Video-T2V Turbo", "A distilled transformer for 10–15 steps. It needs the base model's "
                                          "text encoders and VAE, which are downloaded with it if missing."),
+    (TI2V_REPO, "Step-Video-TI2V", "The 30B image-to-video model: animates an image under a prompt, with a "
+                                   "motion score. Its text encoders and VAE are T2V's: when T2V is installed they "
+                                   "are shared, not downloaded again."),
 )
+SIZED_CARDS = (TI2V_REPO,)  # cards that show what a download would fetch, given what is installed
 def pick_directory(parent: QWidget, start: str) -> str:
     """The folder the user picked, or "" when they cancelled (tests replace ModelsPage.pick_directory)."""
     return QFileDialog.getExistingDirectory(parent, "Use a model folder on disk", start,
@@ -62,6 +66,19 @@ def version_line(v) -> str:
         kinds = ", ".join(f"{c.component} {c.qtype}" for c in quantized)
         line += f" · quantized copies {human_bytes(sum(c.size for c in quantized))} ({kinds})"
     return line
+
+
+def download_size_text(plan) -> str:
+    """A hub.DownloadPlan in words: what is left to fetch, and what installed models already provide."""
+    shared = sum(f.size for p in plan.parts() for f in p.files if f.state == "shared")
+    there = plan.bytes_on_disk - shared
+    text = f"Download size: {human_bytes(plan.bytes_to_fetch)} of {human_bytes(plan.total_bytes)}"
+    extras = []
+    if shared:
+        extras.append(f"{human_bytes(shared)} shared with models already installed")
+    if there:
+        extras.append(f"{human_bytes(there)} already downloaded")
+    return text + (f" ({'; '.join(extras)})" if extras else "") + ("" if plan.fits else " — does NOT fit on the disk")
 
 
 class ModelCard(Card):
@@ -102,6 +119,11 @@ class ModelCard(Card):
         self.progress_text = muted()
         self.progress_text.hide()
         self.body.addWidget(self.progress_text)
+        self.size_line = muted()  # e.g. TI2V: what a download would fetch next to what is installed
+        self.size_line.setWordWrap(True)
+        self.size_line.setAccessibleName(f"{name} download size")
+        self.size_line.hide()
+        self.body.addWidget(self.size_line)
         self.versions = QVBoxLayout()
         self.versions.setSpacing(GRID // 2)
         self.body.addLayout(self.versions)
@@ -133,6 +155,10 @@ class ModelCard(Card):
         self.use.clicked.connect(lambda: self.use_requested.emit(self.repo))
         self._installed: list = []
         self.show_versions([])
+
+    def show_size(self, text: str) -> None:
+        self.size_line.setText(text)
+        self.size_line.setVisible(bool(text))
 
     def show_versions(self, versions: list) -> None:
         self._installed = sorted(versions, key=lambda v: (v.status != "complete", v.commit))

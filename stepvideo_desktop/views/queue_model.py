@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QImage, QPixmap
 
 from stepvideo.display_text import for_display
 from stepvideo.jobs.store import Job
 from stepvideo_desktop import theme
 from stepvideo_desktop.live_progress import LiveProgress
 from stepvideo_desktop.views import icons
+from stepvideo_desktop.views.source_thumb import load_image, with_inset
 from stepvideo_desktop.views.widgets import human_duration
 
 COLUMNS = ("", "Preview", "Prompt", "Settings", "Status", "Progress", "ETA")
@@ -58,6 +59,7 @@ class QueueModel(QAbstractTableModel):
         self.live: dict[int, LiveProgress] = {}  # job id -> its progress from the worker's events
         self.previews: dict[int, str] = {}
         self._pixmaps: dict[str, QPixmap] = {}
+        self._sources: dict[str, QImage | None] = {}  # a job's source image (path -> small picture)
         # A finished job's thumbnail: the gallery's, of its video (set by the composition root).
         self.video_thumbnail: Callable[[str], QPixmap | None] | None = None
         self._grip: QPixmap | None = None
@@ -155,6 +157,8 @@ class QueueModel(QAbstractTableModel):
                 return f"{shown}: {job.error_message}" if job.error_message else shown
             if col == COL_SETTINGS:
                 return json.dumps(job.request, ensure_ascii=False, indent=1)
+            if col == COL_PREVIEW and job.request.get("image"):
+                return f"Source image: {Path(str(job.request['image'])).name}"
         if role == Qt.ItemDataRole.DecorationRole and col == COL_PREVIEW:
             return self._preview_pixmap(job)
         if role == Qt.ItemDataRole.DecorationRole and col == COL_HANDLE:
@@ -174,6 +178,27 @@ class QueueModel(QAbstractTableModel):
                                   [Qt.ItemDataRole.DecorationRole])
 
     def _preview_pixmap(self, job: Job) -> QPixmap | None:
+        """The video's thumbnail (or the live preview); an image-to-video job's source image inset in
+        its corner, or alone while there is nothing else to show."""
+        picture = self._video_pixmap(job)
+        source = self.source_image(job)
+        if source is None:
+            return picture
+        if picture is None:
+            return QPixmap.fromImage(source).scaled(64, 36, Qt.AspectRatioMode.KeepAspectRatio,
+                                                    Qt.TransformationMode.SmoothTransformation)
+        return with_inset(picture, source)
+
+    def source_image(self, job: Job) -> QImage | None:
+        """The job's own copy of its source image (jobs/job_images.py), small; None for text-to-video."""
+        image = job.request.get("image")
+        if not isinstance(image, str) or not image:
+            return None
+        if image not in self._sources:
+            self._sources[image] = load_image(image, 72) if Path(image).is_file() else None
+        return self._sources[image]
+
+    def _video_pixmap(self, job: Job) -> QPixmap | None:
         video = job.outputs.get("video") if job.status == "done" and job.outputs else None
         if video and self.video_thumbnail is not None:
             thumb = self.video_thumbnail(video)
