@@ -1,6 +1,6 @@
 """Screenshots of every page for docs/screenshots, from a throwaway home with real content.
 
-    python packaging/make_screenshots.py [--size 1280x800] [--size 1024x640] [--out docs/screenshots]
+    python packaging/make_screenshots.py [--size 1280x800] [--size 1024x640] [--page composer-image] [--out docs/screenshots]
 
 It makes the tiny random model, registers it as a folder on disk, renders three short videos with the
 real worker (`stepvideo queue run`, seconds on a CPU), leaves a failed, an interrupted and a waiting
@@ -81,11 +81,31 @@ q.add(GenerationRequest(prompt="A vintage tram rattles down a steep cobbled stre
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
 
 
+def source_image(work: Path) -> Path:
+    """A portrait picture for Create's image-to-video screenshot (ffmpeg's Mandelbrot source)."""
+    import imageio_ffmpeg
+
+    path = work / "portrait-source.png"
+    if not path.exists():
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                        "mandelbrot=size=960x1280:start_scale=2", "-frames:v", "1", str(path)], check=True)
+    return path
+
+
+def image_shot(env: dict[str, str], work: Path, target: Path, size: str) -> None:
+    """Create with a portrait source image: the first video's settings, then the image (its crop outlined)."""
+    videos = sorted((work / "videos").glob("*.mp4"))
+    run(env, "-m", "stepvideo_desktop", "--screenshot", str(target), "--page", "composer", "--size", size,
+        "--theme", "light", *[str(v) for v in videos[:1]], str(source_image(work)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", action="append", help="WxH (repeatable; default 1280x800 and 1024x640)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--work", type=Path, help="keep the throwaway home here (default: a temporary folder)")
+    parser.add_argument("--page", action="append", choices=(*PAGES, "composer-image"),
+                        help="only these (repeatable; default: every page, and Create with an image)")
     args = parser.parse_args()
     sizes = args.size or ["1280x800", "1024x640"]
     work = args.work or Path(tempfile.mkdtemp(prefix="stepvideo-shots-"))
@@ -93,10 +113,13 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for size in sizes:
         suffix = "" if size == "1280x800" else f"-{size}"
-        for page in PAGES:
+        for page in args.page or (*PAGES, "composer-image"):
             target = args.out / f"{page}{suffix}.png"
-            run(env, "-m", "stepvideo_desktop", "--screenshot", str(target), "--page", page, "--size", size,
-                "--theme", "light")
+            if page == "composer-image":
+                image_shot(env, work, target, size)
+            else:
+                run(env, "-m", "stepvideo_desktop", "--screenshot", str(target), "--page", page, "--size", size,
+                    "--theme", "light")
             print(target)
     return 0
 

@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--theme", choices=("system", "light", "dark"), help="override the theme setting")
     parser.add_argument("--no-worker", action="store_true", help="do not start the engine worker")
     parser.add_argument("files", nargs="*", metavar="FILE",
-                        help="an mp4 made by StepVideo: its settings are loaded into Create")
+                        help="an mp4 made by StepVideo (its settings are loaded into Create) or an image "
+                             "(Create's source image, for image-to-video)")
     return parser.parse_args(argv)
 
 

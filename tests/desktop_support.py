@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
 TINY_SIZE = {"height": 32, "width": 32}  # the tiny model renders 32×32, 17 frames in well under a second
 
@@ -45,3 +47,13 @@ def fill_composer(composer, prompt: str, model: Path | None = None, steps: int =
     composer.steps.spin.setValue(steps)
     if model is not None:
         composer._model = str(model)
+
+
+def drop_file(widget, path) -> QDropEvent:
+    """A real QDropEvent with a file URL, delivered to the widget's drop handler."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(widget.rect().center()), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(event)
+    return event

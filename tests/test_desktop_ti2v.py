@@ -5,9 +5,9 @@ page's Step-Video-TI2V row with its real download size next to an installed T2V 
 from __future__ import annotations
 
 import pytest
-from desktop_support import app_dirs, make_controller  # noqa: F401
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+from desktop_support import app_dirs, drop_file, make_controller  # noqa: F401
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QImage
 from ti2v_support import animated_gif, gradient_image
 
 from stepvideo import hub
@@ -18,16 +18,6 @@ from tests.fixtures import local_hub as hub_fixtures
 
 local_hub = hub_fixtures.local_hub
 WAIT_MS = 60_000
-
-
-def drop_file(widget, path) -> QDropEvent:
-    """A real QDropEvent with a file URL, delivered to the widget's drop handler."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(widget.rect().center()), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    widget.dropEvent(event)
-    return event
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIX = ".mp4"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")  # opened as Create's source image
 
 
 def move_to_trash(path: Path) -> str | None:
@@ -115,10 +116,17 @@ class GalleryController(QObject):
 
     def open_files(self, paths: list[str]) -> bool:
         """Files given on the command line (the desktop entry's %F) or dropped: each mp4 made by the app
-        loads its settings into Create (the last one wins); anything else is named in one banner line."""
+        loads its settings into Create (the last one wins), an image becomes Create's source image;
+        anything else is named in one banner line."""
         app = self.app
         problems, loaded = [], None
         for path in paths:
+            if Path(path).suffix.lower() in IMAGE_SUFFIXES:  # image-to-video: the image goes to Create
+                if app.composer.image.set_path(path):
+                    loaded = Path(path).name
+                else:
+                    problems.append(app.composer.error.text())
+                continue
             try:
                 request = settings_of(Path(path))
             except StepVideoError as exc:

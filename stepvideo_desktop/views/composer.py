@@ -200,13 +200,6 @@ class ComposerView(QWidget):
         counts.addStretch(1)
         col.addLayout(counts)
 
-        self.image = ImageInput()
-        self.image.changed.connect(self._image_changed)
-        self.image.problem.connect(self._show_image_problem)
-        self.image.image_set.connect(self._follow_image)
-        self.prompt.installEventFilter(self)  # Ctrl+V of an image (or its file) in the prompt sets the image
-        col.addWidget(self.image)
-
         col.addWidget(muted("Examples"))
         chips = QWidget()
         flow = FlowLayout(chips)
@@ -260,6 +253,14 @@ class ComposerView(QWidget):
         col = QVBoxLayout(host)
         col.setContentsMargins(0, 0, GRID, 0)
         col.setSpacing(2 * GRID)
+
+        # First in the scrolling column: the card grows with an image and must never squeeze the prompt.
+        self.image = ImageInput()
+        self.image.changed.connect(self._image_changed)
+        self.image.problem.connect(self._show_image_problem)
+        self.image.image_set.connect(self._follow_image)
+        self.prompt.installEventFilter(self)  # Ctrl+V of an image (or its file) in the prompt sets the image
+        col.addWidget(self.image)
 
         video = Card("Video")
         self.model_line = muted("Model: —")  # which model new jobs use (chosen on Models)
