@@ -12,14 +12,22 @@ from stepvideo import paths
 
 @pytest.fixture
 def root_logging():
+    """A root logger without another test's log file (setup_logging reuses one it finds), restored after."""
     import logging
+    import logging.handlers
 
-    before = list(logging.getLogger().handlers)
+    root = logging.getLogger()
+    before = list(root.handlers)
+    earlier_files = [h for h in before if isinstance(h, logging.handlers.RotatingFileHandler)]
+    for handler in earlier_files:
+        root.removeHandler(handler)
     yield
-    for handler in logging.getLogger().handlers[:]:
+    for handler in root.handlers[:]:
         if handler not in before:
-            logging.getLogger().removeHandler(handler)
+            root.removeHandler(handler)
             handler.close()
+    for handler in earlier_files:
+        root.addHandler(handler)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_a_gpu_torch_has_no_kernels_for_is_named():
 
 def test_bf16_needs_ampere():
     turing = checks(**with_gpu("NVIDIA GeForce RTX 2080 Ti", "7.5", ("sm_75", "sm_80")))
-    assert turing["bf16"].status == "warn" and "RTX 2080 Ti (7.5)" in turing["bf16"].summary
+    assert turing["bf16"].status == "warn" and "RTX 2080 Ti (compute capability 7.5)" in turing["bf16"].summary
     assert checks()["bf16"].status == "ok"
 
 
