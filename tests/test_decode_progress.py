@@ -4,6 +4,8 @@ decode acts within one unit and resumes at the decode."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -92,3 +94,26 @@ def test_decode_progress_reaches_the_worker_stream_and_a_pause_during_decode_res
     assert not [e for e in events if e["type"] == "step"]  # straight to the decode
     assert [e["done"] for e in events if e["type"] == "decode_progress"] == [0, 1, 2]
     assert events[-1]["type"] == "job_done" and (sandbox / "ball.mp4").is_file()
+
+
+def test_decode_tiles_extend_the_stop_supervisors_allowance(sandbox):
+    """Each finished decode unit moves the job's step_at and seconds_per_step, so `queue cancel --wait`
+    and the desktop wait for a slow tile as they wait for a step (supervisor.stop_deadline)."""
+    from stepvideo.jobs.supervisor import stop_deadline
+
+    queue = JobQueue(sandbox / "data" / "queue.sqlite3")
+    job = queue.add(GenerationRequest(prompt="a slow decode", height=32, width=32, frames=17, steps=2))
+    on_event = Worker(queue, lambda _e: None)._job_events(job.id)
+    on_event({"type": "step", "i": 2, "n": 2, "seconds_per_step": 0.5, "eta_seconds": 0})
+    after_step = queue.get(job.id)
+    on_event({"type": "decode_progress", "done": 0, "total": 2, "chunk": 0, "chunks": 1, "tile": 0, "tiles": 2,
+              "eta_seconds": None})
+    time.sleep(0.3)
+    on_event({"type": "decode_progress", "done": 1, "total": 2, "chunk": 1, "chunks": 1, "tile": 1, "tiles": 2,
+              "eta_seconds": 0.3})
+    after_tile = queue.get(job.id)
+    assert after_tile.step_at > after_step.step_at
+    assert 0.3 <= after_tile.seconds_per_step < 5  # the tile's own duration, not the last step's 0.5 s
+    assert stop_deadline(after_tile.step_at, 30, after_tile.step_at, after_tile.seconds_per_step) == \
+        after_tile.step_at + after_tile.seconds_per_step + 30
+    assert after_tile.step == 2  # the denoise step count is left as it was

@@ -61,6 +61,16 @@ class WorkerTransitions:
             with self._write() as conn:
                 self._set(conn, job_id, **fields)
 
+    def mark_unit_done(self, job_id: int, seconds: float | None) -> None:
+        """A unit of decode work (a tile or a chunk) ended: it counts as a step for the stop supervisor,
+        whose allowance is `step_at + seconds_per_step`, so a long decode tile is waited for like a step
+        rather than killed 30 s after the last denoise step."""
+        fields: dict[str, Any] = {"step_at": time.time()}
+        if seconds is not None:
+            fields["seconds_per_step"] = max(float(seconds), 0.0)
+        with self._write() as conn:
+            self._set(conn, job_id, **fields)
+
     def mark_checkpoint(self, job_id: int, step: int) -> None:
         with self._write() as conn:
             self._set(conn, job_id, checkpoint_step=int(step))

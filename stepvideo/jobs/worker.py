@@ -264,6 +264,8 @@ class Worker:
         log.warning("job %d failed (%s): %s", job_id, kind, message)
 
     def _job_events(self, job_id: int) -> Callable[[dict[str, Any]], None]:
+        unit_started: list[float | None] = [None]  # when the decode unit in flight began
+
         def on_event(ev: dict[str, Any]) -> None:
             ev = {**ev, "job_id": job_id}
             kind = ev.get("type")
@@ -272,6 +274,12 @@ class Worker:
                                          seconds_per_step=ev.get("seconds_per_step"))
             elif kind == "stage" and ev.get("state") == "started":
                 self.queue.mark_progress(job_id, stage=ev.get("name"))
+            elif kind == "decode_progress":
+                now = time.monotonic()
+                if ev.get("done"):
+                    began = unit_started[0]
+                    self.queue.mark_unit_done(job_id, now - began if began is not None else None)
+                unit_started[0] = now
             self.emit(ev)
 
         return on_event
