@@ -29,7 +29,8 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
-def _whole(name: str, value: Any, allowed: str) -> int:
+def whole_number(name: str, value: Any, allowed: str) -> int:
+    """An int from text or an int; `name` is how the message names it (`--steps`, `steps`)."""
     if isinstance(value, bool) or isinstance(value, float):  # 50.0 is not silently taken for 50
         raise InvalidRequest(f"{name} {value!r} is not allowed; it must be {allowed}")
     try:
@@ -38,7 +39,8 @@ def _whole(name: str, value: Any, allowed: str) -> int:
         raise InvalidRequest(f"{name} {value!r} is not allowed; it must be {allowed}") from None
 
 
-def _number(name: str, value: Any, allowed: str) -> float:
+def finite_number(name: str, value: Any, allowed: str) -> float:
+    """A finite float from text or a number (never a bool, NaN or infinity)."""
     if isinstance(value, bool):
         raise InvalidRequest(f"{name} {value!r} is not allowed; it must be {allowed}")
     try:
@@ -50,7 +52,7 @@ def _number(name: str, value: Any, allowed: str) -> float:
     return number
 
 
-def parse_size(value: Any) -> tuple[int, int]:
+def parse_size(value: Any, name: str = "size") -> tuple[int, int]:
     """'544x992' (height x width) or a named size -> (height, width)."""
     text = str(value)
     named = SIZES.get(text.strip().lower())
@@ -58,7 +60,7 @@ def parse_size(value: Any) -> tuple[int, int]:
         return named
     match = _SIZE.match(text)
     if match is None:
-        raise InvalidRequest(f"size {value!r} is not allowed; write HEIGHTxWIDTH in pixels (e.g. 544x992) "
+        raise InvalidRequest(f"{name} {value!r} is not allowed; write HEIGHTxWIDTH in pixels (e.g. 544x992) "
                              f"or one of {', '.join(SIZES)}")
     return int(match.group(1)), int(match.group(2))
 
@@ -66,7 +68,7 @@ def parse_size(value: Any) -> tuple[int, int]:
 def _seed(value: Any) -> int:
     if isinstance(value, str) and value.strip().lower() == "random":
         return secrets.randbelow(2**63)
-    return _whole("seed", value, "a whole number from 0 to 2^63-1, or 'random'")
+    return whole_number("seed", value, "a whole number from 0 to 2^63-1, or 'random'")
 
 
 # word -> (request attribute, parser of one value into {attribute: value})
@@ -76,11 +78,11 @@ WORDS: dict[str, _Parser] = {
     "negative": lambda v: {"negative_prompt": _text("negative", v)},
     "suffix": lambda v: {"positive_suffix": _text("suffix", v)},
     "preset": lambda v: {"preset": _text("preset", v).strip()},
-    "steps": lambda v: {"steps": _whole("steps", v, "a whole number from 1 to 200")},
-    "cfg": lambda v: {"cfg": _number("cfg", v, "a number ≥ 1")},
-    "shift": lambda v: {"shift": _number("shift", v, "a number > 0")},
+    "steps": lambda v: {"steps": whole_number("steps", v, "a whole number from 1 to 200")},
+    "cfg": lambda v: {"cfg": finite_number("cfg", v, "a number ≥ 1")},
+    "shift": lambda v: {"shift": finite_number("shift", v, "a number > 0")},
     "size": lambda v: dict(zip(("height", "width"), parse_size(v))),
-    "frames": lambda v: {"frames": _whole("frames", v, "a positive multiple of 17 (17, 34, …, 204)")},
+    "frames": lambda v: {"frames": whole_number("frames", v, "a positive multiple of 17 (17, 34, …, 204)")},
     "seed": lambda v: {"seed": _seed(v)},
     "model": lambda v: {"model": _text("model", v).strip()},
     "revision": lambda v: {"revision": _text("revision", v).strip()},
@@ -89,7 +91,7 @@ WORDS: dict[str, _Parser] = {
     "quantization": lambda v: {"quantization": _text("quantization", v).strip()},
     "output": lambda v: {"output": _text("output", v)},
     "image": lambda v: {"image": _text("image", v)},  # image-to-video: the source image's path
-    "motion": lambda v: {"motion": _number("motion", v, "a number from 0 to 50")},
+    "motion": lambda v: {"motion": finite_number("motion", v, "a number from 0 to 50")},
 }
 # Request attributes the words above already cover (under another name or together).
 _COVERED = {"negative_prompt", "positive_suffix", "height", "width"}

@@ -10,6 +10,8 @@ controls and the like are the model's input; only what is shown is neutralised (
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .errors import InvalidRequest
 
 # The Step LLM reads 320 tokens and CLIP 77; 4,000 characters is far past both in any script, so the
@@ -40,3 +42,16 @@ def check_text(name: str, text: str, max_chars: int) -> None:
             f"the {name} is {len(text):,} characters long; at most {max_chars:,} are allowed "
             f"(the text encoders read far fewer)"
         )
+
+
+def read_utf8_file(path: Path, label: str) -> str:
+    """A whole UTF-8 text file that a user named (a prompt list, a batch file), with a byte-order mark
+    dropped (spreadsheets write one); one line naming `label` and the path when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidRequest(f"{label} {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"{label} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {label} {path}: {exc.strerror}") from None

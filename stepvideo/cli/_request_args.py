@@ -7,10 +7,10 @@ that names what is allowed (the same line the queue and the pipeline give).
 from __future__ import annotations
 
 import argparse
-import re
 import secrets
 from pathlib import Path
 
+from .. import request_fields
 from ..api import PROFILES, QUANTIZATIONS, GenerationRequest, validate
 from ..display_text import for_display
 from ..engine.output_path import normalise_output
@@ -26,6 +26,7 @@ from ..presets import (
     TI2V_DEFAULT_FRAMES,
     TI2V_REPO,
 )
+from ..request_fields import finite_number, whole_number
 from ..request_text import MAX_PROMPT_CHARS
 from ..source_image import check_image_size, read_image, size_for_image
 
@@ -33,7 +34,6 @@ OUTPUT_HELP = ("where the video goes: an mp4 path, or a folder (existing, or end
                "name. '.mp4' is appended to a name without it; a taken name gets -2, -3… (the path printed "
                "at the end is the real one). Default: the videos folder")
 
-_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
 def add_request_arguments(parser: argparse.ArgumentParser, *, prompt: bool = True, output: bool = True,
@@ -104,11 +104,11 @@ def request_from_args(args: argparse.Namespace, *, prompt: str | None = None,
         "output": getattr(args, "output", None),
     }
     if args.steps is not None:
-        fields["steps"] = _whole("--steps", args.steps, "a whole number from 1 to 200")
+        fields["steps"] = whole_number("--steps", args.steps, "a whole number from 1 to 200")
     if args.cfg is not None:
-        fields["cfg"] = _number("--cfg", args.cfg, "a number ≥ 1")
+        fields["cfg"] = finite_number("--cfg", args.cfg, "a number ≥ 1")
     if args.shift is not None:
-        fields["shift"] = _number("--shift", args.shift, "a number > 0")
+        fields["shift"] = finite_number("--shift", args.shift, "a number > 0")
     if args.size is not None:
         fields["height"], fields["width"] = parse_size(args.size)
     if source is not None:
@@ -118,14 +118,14 @@ def request_from_args(args: argparse.Namespace, *, prompt: str | None = None,
         fields["frames"] = TI2V_DEFAULT_FRAMES
     if getattr(args, "motion", None) is not None:
         low, high = MOTION_RANGE
-        fields["motion"] = _number("--motion", args.motion, f"a number from {low:g} to {high:g}")
+        fields["motion"] = finite_number("--motion", args.motion, f"a number from {low:g} to {high:g}")
     if args.frames is not None:
-        fields["frames"] = _whole("--frames", args.frames, "a positive multiple of 17 (17, 34, …, 204)")
+        fields["frames"] = whole_number("--frames", args.frames, "a positive multiple of 17 (17, 34, …, 204)")
     if args.seed is not None:
         if str(args.seed).strip().lower() == "random":
             fields["seed"] = secrets.randbelow(2**63)
         else:
-            fields["seed"] = _whole("--seed", args.seed, "a whole number from 0 to 2^63-1, or 'random'")
+            fields["seed"] = whole_number("--seed", args.seed, "a whole number from 0 to 2^63-1, or 'random'")
     request = validate(GenerationRequest(**fields))  # type: ignore[arg-type]
     if request.output:  # checked as text above; now the path it will really be (output_path.py)
         request = request.replace(output=normalise_output(request.output))
@@ -172,30 +172,5 @@ def read_text_file(option: str, file: str) -> str:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'544x992' (height x width) or a named size -> (height, width)."""
-    named = SIZES.get(str(text).strip().lower())
-    if named is not None:
-        return named
-    match = _SIZE.match(str(text))
-    if match is None:
-        raise InvalidRequest(
-            f"--size {text!r} is not allowed; write HEIGHTxWIDTH in pixels (e.g. 544x992) or one of {', '.join(SIZES)}"
-        )
-    return int(match.group(1)), int(match.group(2))
-
-
-def _whole(option: str, text: str, allowed: str) -> int:
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        raise InvalidRequest(f"{option} {text!r} is not allowed; it must be {allowed}") from None
-
-
-def _number(option: str, text: str, allowed: str) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise InvalidRequest(f"{option} {text!r} is not allowed; it must be {allowed}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise InvalidRequest(f"{option} {text!r} is not allowed; it must be {allowed}")
-    return value
+    """'544x992' (height x width) or a named size -> (height, width); the message names --size."""
+    return request_fields.parse_size(text, "--size")

@@ -15,7 +15,7 @@ from ..errors import InvalidRequest
 from ..jobs.batch_export import EXPORT_CHOICES, export_jobs
 from ..jobs.variations import MAX_VARIATIONS, add_variations
 from ..presets import PRESETS, SIZES
-from ..request_fields import request_changes
+from ..request_fields import request_changes, whole_number
 
 RESETTABLE = ("steps", "cfg", "shift")  # `--steps default`: back to the preset's value
 
@@ -26,19 +26,10 @@ def add_variation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed-step", default=None, metavar="K", help="with --variations: seed increment (default 1)")
 
 
-def _whole(option: str, text: str | None, default: int) -> int:
-    if text is None:
-        return default
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        raise InvalidRequest(f"{option} {text!r} is not allowed; it must be a whole number") from None
-
-
 def queue_variations(args: argparse.Namespace, request: GenerationRequest, open_queue: Callable,
                      print_json: Callable[[Any], None]) -> int:
-    count = _whole("--variations", args.variations, 1)
-    step = _whole("--seed-step", args.seed_step, 1)
+    count = 1 if args.variations is None else whole_number("--variations", args.variations, "a whole number")
+    step = 1 if args.seed_step is None else whole_number("--seed-step", args.seed_step, "a whole number")
     with open_queue(args) as queue:
         jobs = add_variations(queue, request, count, step)
     if args.json:

@@ -26,6 +26,7 @@ from stepvideo.jobs.record import Job
 from stepvideo.jobs.variations import new_group_id
 from stepvideo.presets import BASE_REPO, TI2V_DEFAULT_FRAMES, TI2V_REPO
 from stepvideo.request_fields import field_names, request_changes
+from stepvideo.request_text import read_utf8_file
 from stepvideo.source_image import check_image_size, read_image, size_for_image
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -46,17 +47,6 @@ def batch_format(path: str | os.PathLike[str]) -> str | None:
 
 def _word(name: str) -> str:
     return name.strip().lower().replace("-", "_")
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets write a byte-order mark
-    except FileNotFoundError:
-        raise InvalidRequest(f"batch file {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"batch file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read batch file {path}: {exc.strerror}") from None
 
 
 def _csv_rows(path: Path, text: str) -> list[BatchRow]:
@@ -107,7 +97,7 @@ def read_rows(path: str | os.PathLike[str]) -> list[BatchRow]:
     kind = batch_format(path)
     if kind is None:
         raise InvalidRequest(f"{path.name} is not a batch file; allowed: {', '.join(FORMATS)}")
-    text = _read_text(path)
+    text = read_utf8_file(path, "batch file")
     return _csv_rows(path, text) if kind == "csv" else _jsonl_rows(path, text)
 
 

@@ -31,6 +31,7 @@ from stepvideo.jobs.job_images import copy_into_job, remove_job_images
 from stepvideo.jobs.record import Job, JobNotFound, JobStateError
 from stepvideo.jobs.schema import STATUSES
 from stepvideo.jobs.transitions import MAX_CRASHES, RUNNABLE, WorkerTransitions
+from stepvideo.request_text import read_utf8_file
 from stepvideo.source_image import check_image
 
 log = logging.getLogger(__name__)
@@ -117,14 +118,7 @@ class JobQueue(WorkerTransitions, JobEditing, QueueDatabase):
     def import_prompts(self, file: str | os.PathLike[str], settings: GenerationRequest) -> list[Job]:
         """One job per non-empty line of a UTF-8 text file, all with `settings` except the prompt."""
         path = Path(file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidRequest(f"prompt file {path} does not exist") from None
-        except UnicodeDecodeError as exc:
-            raise InvalidRequest(f"prompt file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-        except OSError as exc:
-            raise InvalidRequest(f"cannot read prompt file {path}: {exc.strerror}") from None
+        text = read_utf8_file(path, "prompt file")
         if settings.output is not None:
             raise InvalidRequest("an imported batch cannot share one --output file; leave it out (videos go to the videos folder)")
         requests = []
