@@ -13,6 +13,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from stepvideo.presets import OFFICIAL_NEGATIVE_PROMPT
+from stepvideo_desktop.views.queue_model import MIME
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,6 +157,12 @@ def test_drag_drop_in_the_table_reorders_the_queue(controller):
         c.composer.prompt.setPlainText(prompt)
         c.composer._submit(False)
     model = c.queue_model
+    # What the view asks before it lets a row be dragged or dropped on (JobRowDrag, shared with the
+    # variation-group model the table shows).
+    view_model = c.queue_view.table.model()
+    assert view_model.flags(view_model.index(0, 0)) & Qt.ItemFlag.ItemIsDragEnabled
+    assert view_model.flags(view_model.index(-1, -1)) & Qt.ItemFlag.ItemIsDropEnabled
+    assert model.supportedDropActions() == Qt.DropAction.MoveAction and view_model.mimeTypes() == [MIME]
     mime = model.mimeData([model.index(2, 0)])
     model.dropMimeData(mime, Qt.DropAction.MoveAction, 0, 0, model.index(-1, -1))
     assert [j.prompt for j in c.queue.list()] == ["c", "a", "b"]

@@ -49,7 +49,24 @@ def status_text(job: Job, live: LiveProgress | None = None) -> str:
     return label
 
 
-class QueueModel(QAbstractTableModel):
+class JobRowDrag:
+    """Rows drag to reorder, carrying job ids as MIME; mixed into the queue's table models before
+    QAbstractTableModel (each model writes `mimeData` and `dropMimeData` for its own rows)."""
+
+    def flags(self, index):
+        base = super().flags(index)
+        if index.isValid():
+            return base | Qt.ItemFlag.ItemIsDragEnabled
+        return base | Qt.ItemFlag.ItemIsDropEnabled
+
+    def supportedDropActions(self):  # noqa: N802
+        return Qt.DropAction.MoveAction
+
+    def mimeTypes(self):  # noqa: N802
+        return [MIME]
+
+
+class QueueModel(JobRowDrag, QAbstractTableModel):
     reorder_requested = Signal(list)  # every job id, in the new order
 
     def __init__(self, parent=None) -> None:
@@ -214,18 +231,6 @@ class QueueModel(QAbstractTableModel):
         return self._pixmaps[path]
 
     # ---- drag to reorder -------------------------------------------------------------------------
-    def flags(self, index):
-        base = super().flags(index)
-        if index.isValid():
-            return base | Qt.ItemFlag.ItemIsDragEnabled
-        return base | Qt.ItemFlag.ItemIsDropEnabled
-
-    def supportedDropActions(self):  # noqa: N802
-        return Qt.DropAction.MoveAction
-
-    def mimeTypes(self):  # noqa: N802
-        return [MIME]
-
     def mimeData(self, indexes):  # noqa: N802
         ids = sorted({self.jobs[i.row()].id for i in indexes if i.isValid()}, key=lambda j: self._row_of[j])
         mime = QMimeData()

@@ -26,6 +26,7 @@ from stepvideo_desktop.views.queue_model import (
     JOB_ROLE,
     MIME,
     PROGRESS_ROLE,
+    JobRowDrag,
     QueueModel,
 )
 
@@ -67,7 +68,7 @@ class GroupSummary:
         return text + ("" if len(others) == 1 else " · mixed settings")
 
 
-class VariationGroupModel(QAbstractTableModel):
+class VariationGroupModel(JobRowDrag, QAbstractTableModel):
     """Rows: ("job", source row) or ("group", group id). Data of job rows comes from the QueueModel."""
 
     def __init__(self, source: QueueModel, parent=None) -> None:
@@ -198,18 +199,6 @@ class VariationGroupModel(QAbstractTableModel):
         return None
 
     # ---- drag to reorder (the QueueModel does the work, on job ids) ----------------------------------
-    def flags(self, index):
-        base = super().flags(index)
-        if index.isValid():
-            return base | Qt.ItemFlag.ItemIsDragEnabled
-        return base | Qt.ItemFlag.ItemIsDropEnabled
-
-    def supportedDropActions(self):  # noqa: N802
-        return Qt.DropAction.MoveAction
-
-    def mimeTypes(self):  # noqa: N802
-        return [MIME]
-
     def mimeData(self, indexes):  # noqa: N802
         mime = QMimeData()
         mime.setData(MIME, json.dumps(self.job_ids_at(list({i.row() for i in indexes if i.isValid()}))).encode())
